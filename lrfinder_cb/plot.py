@@ -31,7 +31,16 @@ def _markers(suggestions, nms, lrs, losses):
     nms = nms or [f"suggestion {i}" for i in range(len(suggestions))]
     return [(_marker_label(n, float(x)), float(x), float(y)) for (x,y),n in zip(suggestions, nms)]
 
-# %% ../nbs/02_plot.ipynb #02plot-006
+# %% ../nbs/02_plot.ipynb #02plot-007
+def _fit_ylim(ax, smoothed, raw=None):
+    finite = smoothed[np.isfinite(smoothed)]
+    if not len(finite): return
+    low,high = finite.min(),finite.max()
+    if raw is not None and np.isfinite(raw).any(): low = min(low, np.nanmin(np.where(np.isfinite(raw), raw, np.inf)))
+    pad = 0.05*(high-low) or 0.05*abs(high) or 0.05
+    ax.set_ylim(low-pad, high+pad)
+
+# %% ../nbs/02_plot.ipynb #02plot-008
 @patch
 def plot_lr_find(self:Recorder, skip_end:int=5, return_fig:bool=True, suggestions=None, nms=None, ax=None, save_path=None,
                  show_raw:bool=True, **kwargs):
@@ -45,6 +54,7 @@ def plot_lr_find(self:Recorder, skip_end:int=5, return_fig:bool=True, suggestion
     ax.plot(lrs[:end], smoothed[:end], color='C0', label='smoothed loss' if raw is not None else 'loss')
     for i,(label,x,y) in enumerate(_markers(suggestions or [], nms, lrs, smoothed)):
         ax.plot(x, y, 'o', color=f"C{i+1}", markersize=8, label=label, zorder=3)
+    _fit_ylim(ax, smoothed[:end], raw[:end] if show_raw and raw is not None else None)
     ax.set_xscale('log')
     ax.set_xlabel('Learning Rate'); ax.set_ylabel('Loss')
     if record is not None and record.stop_reason: ax.set_title(f"{record.n_steps} steps, stopped: {record.stop_reason}", fontsize=9)
