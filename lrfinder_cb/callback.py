@@ -48,7 +48,7 @@ def check_sweep(start_lr, end_lr, num_it) -> tuple:
 # %% ../nbs/04_callback.ipynb #04callback-009
 def _mean_loss(losses) -> float:
     "Mean of the losses of one accumulation window, read once on the host"
-    if len(losses) == 1: return losses[0].float().mean().item()
+    if len(losses) == 1 and losses[0].numel() == 1: return losses[0].item()
     return torch.stack([l.float().mean() for l in losses]).mean().item()
 
 # %% ../nbs/04_callback.ipynb #04callback-010
@@ -90,32 +90,34 @@ class LRFinder(Callback):
         if len(self.base_lrs) not in (1, n_groups):
             raise ValueError(f"start_lr/end_lr give {len(self.base_lrs)} learning rates but the optimizer has {n_groups} parameter groups: "
                              f"give {n_groups}, or one for all")
-        self.group_starts = np.broadcast_to(self.base_lrs, (n_groups,))
+        self.group_starts = [float(lr) for lr in np.broadcast_to(self.base_lrs, (n_groups,))]
         self.record = LRFinderRecord(self.start_lr, self.end_lr, self.num_it, self.stop_div, self.div_factor, self.beta, self.schedule)
         self.window,self.step_skipped,self.stepped = [],False,False
         self._set_step(0)
 
     def _set_step(self, i:int):
-        self.current_lrs = [float(lr) for lr in self.group_starts*lr_multiplier(self.ratio, i/self.num_it, self.schedule)]
+        multiplier = lr_multiplier(self.ratio, i/self.num_it, self.schedule)
+        self.current_lrs = [lr*multiplier for lr in self.group_starts]
 
     def before_batch(self):
         "Use the learning rate of the current step (a `ParamScheduler` in the pipeline does not override it)"
         self.stepped,self.step_skipped = False,False
-        self.opt.set_hyper('lr', self.current_lrs)
+        self.learn.opt._set_hyper('lr', self.current_lrs) # one value per group: skips `set_hyper`'s parsing on the hot path
 
     def after_cancel_step(self): self.step_skipped = True
     def after_step(self): self.stepped = not self.step_skipped
 
     def after_batch(self):
         "Record a point once per optimizer step and stop when the record says so"
-        if self.record.batch_size is None: self.record.batch_size = find_bs(self.yb)
-        self.window.append(self.learn.loss.detach())
+        learn,record = self.learn,self.record
+        if record.batch_size is None: record.batch_size = find_bs(learn.yb)
+        self.window.append(learn.loss.detach())
         if self.step_skipped: self.window = []
         if not self.stepped: return
-        if self.record.n_steps == 0: self.record.n_acc = len(self.window)
+        if record.n_steps == 0: record.n_acc = len(self.window)
         loss,self.window = _mean_loss(self.window),[]
-        reason = self.record.add(self.current_lrs, loss)
-        self._set_step(self.record.n_steps)
+        reason = record.add(self.current_lrs, loss)
+        self._set_step(record.n_steps)
         if reason: raise CancelFitException()
 
     def before_validate(self):
