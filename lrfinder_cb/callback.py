@@ -10,12 +10,14 @@ import torch
 from fastcore.basics import store_attr
 from fastai.callback.core import Callback, CancelFitException, CancelValidException
 from fastai.torch_core import find_bs
+from fastai.callback.progress import CSVLogger
+from fastai.callback.schedule import ParamScheduler
 from .core import LRFinderRecord, lr_multiplier
 from .snapshot import Snapshot
 from .suggest import suggest, default_suggest_funcs
 
 # %% auto #0
-__all__ = ['check_sweep', 'LRFinder']
+__all__ = ['muted_callbacks', 'check_sweep', 'LRFinder']
 
 # %% ../nbs/04_callback.ipynb #04callback-005
 def _as_lrs(value, name:str) -> np.ndarray:
@@ -45,13 +47,16 @@ def check_sweep(start_lr, end_lr, num_it) -> tuple:
     if len(start) < len(end): start = end/ratios[-1]
     return start, float(ratios[-1])
 
-# %% ../nbs/04_callback.ipynb #04callback-009
+# %% ../nbs/04_callback.ipynb #04callback-010
+muted_callbacks = [CSVLogger, ParamScheduler]
+
+# %% ../nbs/04_callback.ipynb #04callback-011
 def _mean_loss(losses) -> float:
     "Mean of the losses of one accumulation window, read once on the host"
     if len(losses) == 1 and losses[0].numel() == 1: return losses[0].item()
     return torch.stack([l.float().mean() for l in losses]).mean().item()
 
-# %% ../nbs/04_callback.ipynb #04callback-010
+# %% ../nbs/04_callback.ipynb #04callback-012
 class LRFinder(Callback):
     "Grow the learning rate for `num_it` optimizer steps, record the loss, then restore the model and everything else the run touched"
     order,run_valid = 61,False
@@ -72,7 +77,7 @@ class LRFinder(Callback):
         if not (math.isfinite(div_factor) and div_factor > 1): raise ValueError(f"div_factor ({div_factor!r}) must be a finite number above 1")
         if not 0 <= beta < 1: raise ValueError(f"beta ({beta!r}) must be in [0, 1)")
         store_attr('start_lr,end_lr,num_it,stop_div,suggest_funcs,schedule,div_factor,beta,skip_start,skip_end')
-        self.snapshot,self.record,self.suggestions = None,None,None
+        self.snapshot,self.record,self.suggestions,self.muted = None,None,None,[]
 
     @property
     def learn(self): return self.__dict__.get('_learn')
@@ -81,11 +86,16 @@ class LRFinder(Callback):
         "Attaching takes the snapshot; detaching restores it if the run did not reach `after_fit`"
         if learn is None: self._finish(aborted=True)
         self.__dict__['_learn'] = learn
-        if learn is not None and self.snapshot is None: self.snapshot = Snapshot(learn)
+        if learn is not None and self.snapshot is None: self._start(learn)
+
+    def _start(self, learn):
+        self.snapshot = Snapshot(learn)
+        self.muted = [(cb, cb.run) for cb in learn.cbs if isinstance(cb, tuple(muted_callbacks)) and cb is not self]
+        for cb,_ in self.muted: cb.run = False
 
     def before_fit(self):
         "Take the snapshot if attaching did not, start a fresh record, set the first learning rate"
-        if self.snapshot is None: self.snapshot = Snapshot(self.learn)
+        if self.snapshot is None: self._start(self.learn)
         n_groups = len(self.opt.param_lists)
         if len(self.base_lrs) not in (1, n_groups):
             raise ValueError(f"start_lr/end_lr give {len(self.base_lrs)} learning rates but the optimizer has {n_groups} parameter groups: "
@@ -132,6 +142,7 @@ class LRFinder(Callback):
         if self.snapshot is None: return
         snapshot,self.snapshot = self.snapshot,None
         snapshot.restore()
+        for cb,run in self.muted: cb.run = run
         if self.record is None: return
         self.record.stop('aborted' if aborted else 'end_of_fit')
         self.suggestions = None if aborted else suggest(self.record, self.suggest_funcs, self.skip_start, self.skip_end)

@@ -107,6 +107,12 @@ class SuggestedLRs(tuple):
         raise AttributeError(f"{type(self).__name__} has no field {name!r}; its fields are {fields}")
 
     def _asdict(self) -> dict: return dict(zip(self._fields, self))
+
+    def per_group(self, name:str|None=None) -> list:
+        "Suggestion `name` (default: the first) for every parameter group, keeping the ratios the groups were swept with"
+        value = self[0] if name is None else getattr(self, name)
+        first = self.record.group_lrs[0] if self.record is not None and self.record.group_lrs else None
+        return [value*lr/first[-1] for lr in first] if first else [value]
     def __reduce__(self): return (_rebuild_suggested, (self._asdict(), self.__dict__))
     def __repr__(self): return f"SuggestedLRs({', '.join(f'{k}={v:.3g}' for k,v in self._asdict().items())})"
 

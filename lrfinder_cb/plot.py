@@ -56,7 +56,8 @@ def plot_lr_find(self:Recorder, skip_end:int=5, return_fig:bool=True, suggestion
         ax.plot(x, y, 'o', color=f"C{i+1}", markersize=8, label=label, zorder=3)
     _fit_ylim(ax, smoothed[:end], raw[:end] if show_raw and raw is not None else None)
     ax.set_xscale('log')
-    ax.set_xlabel('Learning Rate'); ax.set_ylabel('Loss')
+    n_groups = len(record.group_lrs[0]) if record is not None and record.group_lrs else 1
+    ax.set_xlabel('Learning Rate' if n_groups == 1 else f'Learning Rate (last of {n_groups} parameter groups)'); ax.set_ylabel('Loss')
     if record is not None and record.stop_reason: ax.set_title(f"{record.n_steps} steps, stopped: {record.stop_reason}", fontsize=9)
     ax.legend(loc='best', fontsize=8)
     if save_path is not None: fig.savefig(save_path, bbox_inches='tight')

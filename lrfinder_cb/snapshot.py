@@ -70,11 +70,24 @@ class OptimizerState:
         if self.frozen_idx is not None: opt.frozen_idx = self.frozen_idx
         if isinstance(opt, Optimizer):
             for h,saved in zip(opt.hypers, self.hypers): h.clear(); h.update(saved)
+            current = dict(opt.state)
             opt.state.clear()
-            for p,s in self.state: opt.state[p] = _to_device(s, p.device)
+            for p,s in self.state: opt.state[p] = _copy_into(current.get(p, {}), s, p.device)
         else: opt.load_state_dict(_to_device(self.state_dict, 'cpu'))
 
-# %% ../nbs/03_snapshot.ipynb #03snapshot-013
+# %% ../nbs/03_snapshot.ipynb #03snapshot-012
+@torch.no_grad()
+def _copy_into(current:dict, saved:dict, device) -> dict:
+    "`saved`, copied into the tensors of `current` where they match (no new memory), fresh copies on `device` elsewhere"
+    res = {}
+    for k,v in saved.items():
+        old = current.get(k)
+        if isinstance(v, torch.Tensor) and isinstance(old, torch.Tensor) and old.shape == v.shape and old.dtype == v.dtype:
+            res[k] = old.copy_(v)
+        else: res[k] = _to_device(v, device)
+    return res
+
+# %% ../nbs/03_snapshot.ipynb #03snapshot-015
 def _cuda_in_use() -> bool: return torch.cuda.is_available() and torch.cuda.is_initialized()
 
 class RNGState:
@@ -87,7 +100,7 @@ class RNGState:
         random.setstate(self.python); np.random.set_state(self.numpy); torch.set_rng_state(self.torch)
         if self.cuda is not None: torch.cuda.set_rng_state_all(self.cuda)
 
-# %% ../nbs/03_snapshot.ipynb #03snapshot-016
+# %% ../nbs/03_snapshot.ipynb #03snapshot-018
 def _generators(dl, depth=0):
     "(owner, attribute, generator) for every random generator `dl` keeps"
     if dl is None or depth > 3: return []
@@ -112,7 +125,7 @@ class DataLoaderState:
                 setattr(owner, attr, random.Random())
                 getattr(owner, attr).setstate(state)
 
-# %% ../nbs/03_snapshot.ipynb #03snapshot-020
+# %% ../nbs/03_snapshot.ipynb #03snapshot-022
 learner_attrs = ('dls', 'model', 'loss_func', 'opt', 'lr', 'wd', 'epoch', 'iter', 'train_iter', 'n_epoch', 'n_iter', 'pct_train',
                  'training', 'dl', 'xb', 'yb', 'pred', 'loss', 'loss_grad', 'smooth_loss', 'final_record', 'logger', 'create_mbar')
 
