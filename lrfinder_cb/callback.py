@@ -15,6 +15,7 @@ from fastai.callback.schedule import ParamScheduler
 from .core import LRFinderRecord, lr_multiplier
 from .snapshot import Snapshot
 from .suggest import suggest, default_suggest_funcs
+from .distributed import world_size, rank, mean_across_ranks
 
 # %% auto #0
 __all__ = ['muted_callbacks', 'check_sweep', 'LRFinder']
@@ -51,10 +52,10 @@ def check_sweep(start_lr, end_lr, num_it) -> tuple:
 muted_callbacks = [CSVLogger, ParamScheduler]
 
 # %% ../nbs/04_callback.ipynb #04callback-011
-def _mean_loss(losses) -> float:
-    "Mean of the losses of one accumulation window, read once on the host"
-    if len(losses) == 1 and losses[0].numel() == 1: return losses[0].item()
-    return torch.stack([l.float().mean() for l in losses]).mean().item()
+def _window_loss(losses) -> torch.Tensor:
+    "Mean loss of one accumulation window, still on its device"
+    if len(losses) == 1 and losses[0].numel() == 1: return losses[0]
+    return torch.stack([l.float().mean() for l in losses]).mean()
 
 # %% ../nbs/04_callback.ipynb #04callback-012
 class LRFinder(Callback):
@@ -101,7 +102,9 @@ class LRFinder(Callback):
             raise ValueError(f"start_lr/end_lr give {len(self.base_lrs)} learning rates but the optimizer has {n_groups} parameter groups: "
                              f"give {n_groups}, or one for all")
         self.group_starts = [float(lr) for lr in np.broadcast_to(self.base_lrs, (n_groups,))]
-        self.record = LRFinderRecord(self.start_lr, self.end_lr, self.num_it, self.stop_div, self.div_factor, self.beta, self.schedule)
+        self.world = world_size()
+        self.record = LRFinderRecord(self.start_lr, self.end_lr, self.num_it, self.stop_div, self.div_factor, self.beta, self.schedule,
+                                     world_size=self.world)
         self.window,self.step_skipped,self.stepped = [],False,False
         self._set_step(0)
 
@@ -125,7 +128,9 @@ class LRFinder(Callback):
         if self.step_skipped: self.window = []
         if not self.stepped: return
         if record.n_steps == 0: record.n_acc = len(self.window)
-        loss,self.window = _mean_loss(self.window),[]
+        loss,self.window = _window_loss(self.window),[]
+        if self.world > 1: loss = mean_across_ranks(loss)
+        loss = loss.item()
         reason = record.add(self.current_lrs, loss)
         self._set_step(record.n_steps)
         if reason: raise CancelFitException()
@@ -145,7 +150,7 @@ class LRFinder(Callback):
         for cb,run in self.muted: cb.run = run
         if self.record is None: return
         self.record.stop('aborted' if aborted else 'end_of_fit')
-        self.suggestions = None if aborted else suggest(self.record, self.suggest_funcs, self.skip_start, self.skip_end)
+        self.suggestions = None if aborted else suggest(self.record, self.suggest_funcs, self.skip_start, self.skip_end, warn=rank() == 0)
         recorder = getattr(self.learn, 'recorder', None)
         if recorder is None: return
         recorder.lrs,recorder.losses = list(self.record.lrs),list(self.record.smoothed_losses)

@@ -14,6 +14,7 @@ from fastai.callback.training import GradientAccumulation
 from .core import SuggestedLRs
 from .suggest import default_suggest_funcs
 from .callback import LRFinder
+from .distributed import world_size, rank
 import lrfinder_cb.plot # patches `Recorder.plot_lr_find`
 
 # %% auto #0
@@ -51,8 +52,8 @@ def lr_find(self:Learner, start_lr=1e-7, end_lr=10, num_it=100, stop_div=True, s
     if len(cb.base_lrs) not in (1, n_groups):
         raise ValueError(f"start_lr/end_lr give {len(cb.base_lrs)} learning rates but the model has {n_groups} parameter groups: "
                          f"give {n_groups}, or one for all")
-    steps = num_it*_micro_batches_per_step(self)
+    steps = num_it*_micro_batches_per_step(self)*world_size() # a rank may see only its shard of `dls.train` (`distrib_ctx`)
     n_epoch = num_it if n_batches is None else math.ceil(steps/n_batches) + 1
     with self.no_logging(): self.fit(n_epoch, cbs=cb)
-    if show_plot: self.recorder.plot_lr_find(suggestions=cb.suggestions, return_fig=False)
+    if show_plot and rank() == 0: self.recorder.plot_lr_find(suggestions=cb.suggestions, return_fig=False)
     return cb.suggestions

@@ -113,12 +113,14 @@ def _generators(dl, depth=0):
 def _loaders(dls): return list(getattr(dls, 'loaders', None) or [getattr(dls, 'train', None), getattr(dls, 'valid', None)])
 
 class DataLoaderState:
-    "The state of every random generator the data loaders of `dls` own"
+    "The list of loaders of `dls` (which `distrib_ctx` swaps) and the state of every random generator they own"
     def __init__(self, dls):
+        self.dls,self.loaders = dls,list(getattr(dls, 'loaders', None) or [])
         self.generators = [(owner, attr, type(g), g.getstate() if isinstance(g, random.Random) else g.get_state())
                            for dl in _loaders(dls) for owner,attr,g in _generators(dl)]
 
     def restore(self):
+        if self.loaders: self.dls.loaders[:] = self.loaders
         for owner,attr,kind,state in self.generators:
             if kind is torch.Generator: getattr(owner, attr).set_state(state)
             else:

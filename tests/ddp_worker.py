@@ -1,0 +1,71 @@
+"""One rank of a 2-process CPU range test over gloo, launched by test_distributed.py as torchrun would.
+
+    python ddp_worker.py SCENARIO FINDER OUT_JSON      (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT in the environment)
+
+SCENARIO: 'ddp' (model wrapped in DistributedDataParallel, each rank its own shard), 'blowup' (the same, rank 1's inputs
+scaled so that its loss explodes much earlier), 'distrib_ctx' (fastai's `learn.distrib_ctx()`). FINDER: 'ours' or 'fastai'."""
+import json, os, sys, warnings
+warnings.filterwarnings('ignore')
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+scenario, finder, out = sys.argv[1:4]
+rank, world = int(os.environ['RANK']), int(os.environ['WORLD_SIZE'])
+torch.set_num_threads(1)
+dist.init_process_group('gloo', rank=rank, world_size=world)
+
+import fastai.callback.schedule  # noqa: F401
+from fastai.learner import Learner
+FASTAI_LR_FIND = Learner.lr_find  # before lrfinder_cb replaces it
+from fastai.data.core import DataLoaders
+from fastai.data.load import DataLoader
+from fastai.torch_core import set_seed
+import lrfinder_cb  # noqa: F401
+
+
+def shard(seed, scale=1.):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(128, 3, generator=g)*scale
+    y = x @ torch.tensor([1., -2., .5]) + .1*torch.randn(128, generator=g)
+    return list(zip(x, y[:, None]))
+
+
+set_seed(0)  # the same initial weights on every rank
+model = nn.Sequential(nn.Linear(3, 16), nn.ReLU(), nn.Linear(16, 1))
+if scenario == 'distrib_ctx':
+    from fastai.distributed import DistributedDL
+    def _broadcast_on_cpu(self, t, rank):  # fastai's uses .cuda(), which fails on CPU: the test harness works around it
+        t = torch.LongTensor(t); dist.broadcast(t, rank); return t.tolist()
+    DistributedDL._broadcast = _broadcast_on_cpu
+    data = shard(100)  # one dataset: DistributedDL gives each rank its part
+    dls = DataLoaders(DataLoader(data, bs=32, shuffle=True), DataLoader(data[:32], bs=32))
+    learn = Learner(dls, model, loss_func=nn.MSELoss())
+else:
+    data = shard(100 + rank, scale=30. if scenario == 'blowup' and rank == 1 else 1.)
+    dls = DataLoaders(DataLoader(data, bs=16, shuffle=True), DataLoader(data[:32], bs=16))
+    learn = Learner(dls, DistributedDataParallel(model), loss_func=nn.MSELoss())
+
+before = {k: v.clone() for k, v in learn.model.state_dict().items()}
+result = dict(rank=rank)
+try:
+    kwargs = dict(num_it=60, end_lr=10., show_plot=False)
+    with learn.no_logging(), learn.no_bar():
+        if scenario == 'distrib_ctx':
+            with learn.distrib_ctx(sync_bn=False): res = learn.lr_find(**kwargs)
+        elif finder == 'fastai': res = FASTAI_LR_FIND(learn, **kwargs)
+        else: res = learn.lr_find(**kwargs)
+    result['suggestions'] = [float(v) for v in res]
+    result['losses'] = [float(l) for l in learn.recorder.losses]
+    result['lrs'] = [float(l) for l in learn.recorder.lrs]
+    rec = getattr(learn.recorder, 'lr_find_record', None)
+    if finder == 'ours' and rec is not None:
+        result.update(stop_reason=rec.stop_reason, world_size=rec.world_size, effective_batch_size=rec.effective_batch_size)
+    after = learn.model.state_dict()
+    result['restored'] = all(torch.equal(before[k], after[k]) for k in before)
+    dist.barrier()  # a rank that finished waits here for the others, as a training script would at its next collective
+except Exception as e:
+    result['error'] = f"{type(e).__name__}: {e}"
+with open(out, 'w') as f: json.dump(result, f)
+dist.destroy_process_group()
