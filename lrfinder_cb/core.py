@@ -53,6 +53,7 @@ class LRFinderRecord:
         store_attr()
         self.lrs,self.group_lrs,self.losses,self.smoothed_losses = [],[],[],[]
         self.stop_reason,self.best_loss,self._avg = None,math.inf,0.
+        self.runs,self.band = [],None # set on the median of repeated runs
 
     @property
     def n_steps(self) -> int: return len(self.losses)
@@ -80,18 +81,36 @@ class LRFinderRecord:
         if self.stop_reason is None: self.stop_reason = reason
         return reason
 
+    @classmethod
+    def median_of(cls, records:list) -> LRFinderRecord:
+        "One record from runs of the same sweep: per step, median raw and smoothed losses of the runs that reached it, and a 10-90% band"
+        longest = max(records, key=lambda r: r.n_steps)
+        n = sum(2*sum(r.n_steps > i for r in records) >= len(records) for i in range(longest.n_steps)) # steps at least half the runs reached
+        res = cls(**longest.__stored_args__)
+        res.lrs,res.group_lrs = longest.lrs[:n],longest.group_lrs[:n]
+        per_step = lambda attr: [np.array([getattr(r, attr)[i] for r in records if r.n_steps > i]) for i in range(n)]
+        res.losses = [float(np.median(v)) for v in per_step('losses')]
+        smoothed = per_step('smoothed_losses')
+        res.smoothed_losses = [float(np.median(v)) for v in smoothed]
+        res.band = ([float(np.percentile(v, 10)) for v in smoothed], [float(np.percentile(v, 90)) for v in smoothed])
+        reasons = [r.stop_reason for r in records]
+        res.stop_reason,res.runs = max(set(reasons), key=reasons.count),list(records)
+        return res
+
     def as_dict(self) -> dict:
         "Plain Python values, ready for JSON"
         settings = {k: (list(map(float, v)) if isinstance(v, (list, tuple, np.ndarray)) else v)
                     for k,v in self.__stored_args__.items()}
-        return dict(settings=settings, stop_reason=self.stop_reason, effective_batch_size=self.effective_batch_size,
-                    lrs=self.lrs, group_lrs=[list(g) for g in self.group_lrs],
-                    losses=self.losses, smoothed_losses=self.smoothed_losses)
+        res = dict(settings=settings, stop_reason=self.stop_reason, effective_batch_size=self.effective_batch_size,
+                   lrs=self.lrs, group_lrs=[list(g) for g in self.group_lrs],
+                   losses=self.losses, smoothed_losses=self.smoothed_losses)
+        if self.band is not None: res.update(band_low=self.band[0], band_high=self.band[1], n_runs=len(self.runs))
+        return res
 
     def __repr__(self):
         return f"{type(self).__name__}({self.n_steps} steps, lr {self.lrs[0] if self.lrs else self.start_lr:.2e}..{self.lrs[-1] if self.lrs else self.end_lr:.2e}, stop_reason={self.stop_reason!r})"
 
-# %% ../nbs/00_core.ipynb #00core-024
+# %% ../nbs/00_core.ipynb #00core-026
 class SuggestedLRs(tuple):
     "Suggested learning rates, one field per suggestion rule, with the points to plot them at and notes on how they were found"
     def __new__(cls, values:dict|None=None, points:dict|None=None, notes=(), record:LRFinderRecord|None=None, **extra):

@@ -11,8 +11,11 @@ from fastcore.meta import delegates
 from fastcore.foundation import L
 from fastai.learner import Learner
 from fastai.callback.training import GradientAccumulation
-from .core import SuggestedLRs
-from .suggest import default_suggest_funcs
+import warnings
+import numpy as np
+from .core import SuggestedLRs, LRFinderRecord, LRFinderWarning
+from .suggest import default_suggest_funcs, suggest
+from .snapshot import Snapshot, reseed
 from .callback import LRFinder
 from .distributed import world_size, rank
 import lrfinder_cb.plot # patches `Recorder.plot_lr_find`
@@ -41,19 +44,46 @@ def _n_param_groups(learn) -> int:
     params = L(learn.splitter(learn.model))
     return len(params) if len(params) and isinstance(params[0], (L, list)) else 1
 
-# %% ../nbs/05_learner.ipynb #05learner-006
+# %% ../nbs/05_learner.ipynb #05learner-007
+def _run_once(learn, cb, n_epoch):
+    with learn.no_logging(): learn.fit(n_epoch, cbs=cb)
+    return cb
+
+def _run_repeated(learn, make_cb, n_epoch, n_runs, suggest_funcs, cb_kwargs):
+    outer = Snapshot(learn)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', LRFinderWarning) # said once, below, about the median curve
+            runs = []
+            for i in range(n_runs):
+                reseed(learn.dls, 1000 + i) # the same orders on every call: repeated calls give the same result
+                runs.append(_run_once(learn, make_cb(), n_epoch))
+    finally: outer.restore()
+    record = LRFinderRecord.median_of([cb.record for cb in runs])
+    res = suggest(record, suggest_funcs, cb_kwargs.get('skip_start'), cb_kwargs.get('skip_end', 5), warn=rank() == 0)
+    res.runs = [cb.suggestions for cb in runs]
+    res.spread = {name: (min(r[i] for r in res.runs), max(r[i] for r in res.runs)) for i,name in enumerate(res._fields)}
+    learn.recorder.lrs,learn.recorder.losses = list(record.lrs),list(record.smoothed_losses)
+    learn.recorder.lr_find_record,learn.recorder.suggested_lrs = record,res
+    return res
+
+# %% ../nbs/05_learner.ipynb #05learner-008
 @patch
 @delegates(LRFinder.__init__, but=['start_lr', 'end_lr', 'num_it', 'stop_div', 'suggest_funcs'])
 def lr_find(self:Learner, start_lr=1e-7, end_lr=10, num_it=100, stop_div=True, show_plot=True,
-            suggest_funcs=default_suggest_funcs, **kwargs) -> SuggestedLRs:
-    "Run a learning-rate range test and return `SuggestedLRs`; the learner is left exactly as it was"
-    cb = LRFinder(start_lr, end_lr, num_it, stop_div, suggest_funcs=suggest_funcs, **kwargs)
+            suggest_funcs=default_suggest_funcs, n_runs:int=1, **kwargs) -> SuggestedLRs:
+    "Run a learning-rate range test (`n_runs` times, combined) and return `SuggestedLRs`; the learner is left exactly as it was"
+    make_cb = lambda: LRFinder(start_lr, end_lr, num_it, stop_div, suggest_funcs=suggest_funcs, **kwargs)
+    cb = make_cb()
+    if isinstance(n_runs, bool) or not isinstance(n_runs, (int, np.integer)) or n_runs < 1:
+        raise ValueError(f"n_runs ({n_runs!r}) must be a whole number of range tests, 1 or more")
     n_batches,n_groups = _n_train_batches(self),_n_param_groups(self)
     if len(cb.base_lrs) not in (1, n_groups):
         raise ValueError(f"start_lr/end_lr give {len(cb.base_lrs)} learning rates but the model has {n_groups} parameter groups: "
                          f"give {n_groups}, or one for all")
     steps = num_it*_micro_batches_per_step(self)*world_size() # a rank may see only its shard of `dls.train` (`distrib_ctx`)
     n_epoch = num_it if n_batches is None else math.ceil(steps/n_batches) + 1
-    with self.no_logging(): self.fit(n_epoch, cbs=cb)
-    if show_plot and rank() == 0: self.recorder.plot_lr_find(suggestions=cb.suggestions, return_fig=False)
-    return cb.suggestions
+    if n_runs == 1: res = _run_once(self, cb, n_epoch).suggestions
+    else: res = _run_repeated(self, make_cb, n_epoch, n_runs, suggest_funcs, kwargs)
+    if show_plot and rank() == 0: self.recorder.plot_lr_find(suggestions=res, return_fig=False)
+    return res

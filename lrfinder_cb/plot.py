@@ -32,10 +32,11 @@ def _markers(suggestions, nms, lrs, losses):
     return [(_marker_label(n, float(x)), float(x), float(y)) for (x,y),n in zip(suggestions, nms)]
 
 # %% ../nbs/02_plot.ipynb #02plot-007
-def _fit_ylim(ax, smoothed, raw=None):
+def _fit_ylim(ax, smoothed, raw=None, band=None, end=None):
     finite = smoothed[np.isfinite(smoothed)]
     if not len(finite): return
     low,high = finite.min(),finite.max()
+    if band is not None: low,high = min(low, np.nanmin(band[0][:end])),max(high, np.nanmax(band[1][:end]))
     if raw is not None and np.isfinite(raw).any(): low = min(low, np.nanmin(np.where(np.isfinite(raw), raw, np.inf)))
     pad = 0.05*(high-low) or 0.05*abs(high) or 0.05
     ax.set_ylim(low-pad, high+pad)
@@ -51,14 +52,19 @@ def plot_lr_find(self:Recorder, skip_end:int=5, return_fig:bool=True, suggestion
     if ax is None: fig,ax = plt.subplots(1, 1, **kwargs)
     else: fig = ax.figure
     if show_raw and raw is not None: ax.plot(lrs[:end], raw[:end], color='C0', alpha=0.25, lw=1, label='raw loss')
+    if record is not None and record.band is not None:
+        ax.fill_between(lrs[:end], record.band[0][:end], record.band[1][:end], color='C0', alpha=0.15, lw=0,
+                        label=f'10-90% of {len(record.runs)} runs')
     ax.plot(lrs[:end], smoothed[:end], color='C0', label='smoothed loss' if raw is not None else 'loss')
     for i,(label,x,y) in enumerate(_markers(suggestions or [], nms, lrs, smoothed)):
         ax.plot(x, y, 'o', color=f"C{i+1}", markersize=8, label=label, zorder=3)
-    _fit_ylim(ax, smoothed[:end], raw[:end] if show_raw and raw is not None else None)
+    _fit_ylim(ax, smoothed[:end], raw[:end] if show_raw and raw is not None else None,
+              record.band if record is not None and record.band is not None else None, end)
     ax.set_xscale('log')
     n_groups = len(record.group_lrs[0]) if record is not None and record.group_lrs else 1
     ax.set_xlabel('Learning Rate' if n_groups == 1 else f'Learning Rate (last of {n_groups} parameter groups)'); ax.set_ylabel('Loss')
-    if record is not None and record.stop_reason: ax.set_title(f"{record.n_steps} steps, stopped: {record.stop_reason}", fontsize=9)
+    if record is not None and record.stop_reason and record.lrs:
+        ax.axvline(record.lrs[-1], color='grey', ls=':', lw=1, label=f"stopped ({record.stop_reason}) at {record.lrs[-1]:.2e}")
     ax.legend(loc='best', fontsize=8)
     if save_path is not None: fig.savefig(save_path, bbox_inches='tight')
     if not return_fig: return None

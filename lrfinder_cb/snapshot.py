@@ -11,7 +11,7 @@ from torch import nn
 from fastai.optimizer import Optimizer
 
 # %% auto #0
-__all__ = ['learner_attrs', 'cpu_clone', 'ModelState', 'OptimizerState', 'RNGState', 'DataLoaderState', 'Snapshot']
+__all__ = ['learner_attrs', 'cpu_clone', 'ModelState', 'OptimizerState', 'RNGState', 'DataLoaderState', 'reseed', 'Snapshot']
 
 # %% ../nbs/03_snapshot.ipynb #03snapshot-005
 def cpu_clone(o):
@@ -128,6 +128,14 @@ class DataLoaderState:
                 getattr(owner, attr).setstate(state)
 
 # %% ../nbs/03_snapshot.ipynb #03snapshot-022
+def reseed(dls, seed:int):
+    "Seed Python's, NumPy's and torch's global generators and every generator the loaders of `dls` own"
+    random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
+    for k,(owner,attr,g) in enumerate(o for dl in _loaders(dls) for o in _generators(dl)):
+        if isinstance(g, torch.Generator): g.manual_seed(seed + k)
+        else: setattr(owner, attr, random.Random(seed + k))
+
+# %% ../nbs/03_snapshot.ipynb #03snapshot-025
 learner_attrs = ('dls', 'model', 'loss_func', 'opt', 'lr', 'wd', 'epoch', 'iter', 'train_iter', 'n_epoch', 'n_iter', 'pct_train',
                  'training', 'dl', 'xb', 'yb', 'pred', 'loss', 'loss_grad', 'smooth_loss', 'final_record', 'logger', 'create_mbar')
 
