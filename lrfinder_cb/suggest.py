@@ -172,7 +172,8 @@ def suggest(record:LRFinderRecord, suggest_funcs=default_suggest_funcs, skip_sta
     raw_lrs,raw_losses,_ = prepare_curve(record.lrs, record.losses, record.num_it, skip_start, skip_end)
     notes = _record_notes(record) + notes
     fall = relative_fall(raw_lrs, raw_losses)
-    if funcs and len(raw_lrs) >= 2 and fall < min_fall:
+    no_clear_valley = bool(funcs) and len(raw_lrs) >= 2 and fall < min_fall
+    if no_clear_valley:
         notes.append(f"no clear valley: the loss fell by only {fall:.1%} (less than {min_fall:.0%}); the model may already be trained, "
                      f"or end_lr ({record.end_lr}) may be too small")
     full_lrs,full_losses = _finite_prefix(_np(record.lrs), _np(record.smoothed_losses))
@@ -183,9 +184,8 @@ def suggest(record:LRFinderRecord, suggest_funcs=default_suggest_funcs, skip_sta
     for name,func in zip(_unique_names(funcs), funcs):
         curve = (raw_lrs, raw_losses) if getattr(func, 'curve', 'smoothed') == 'raw' else (lrs, losses)
         if len(curve[0]): value = func(torch.tensor(curve[0]), torch.tensor(curve[1]), record.num_it)[0]
-        else: value = record.lrs[0] if record.lrs else float(np.max(record.start_lr))
+        else: value = record.lrs[0] if record.lrs else float(np.ravel(record.start_lr)[-1]) # the last group's, as plotted
         values[name] = float(value)
         points[name] = (float(value), loss_at(value, full_lrs, full_losses))
     if warn and notes: warnings.warn("; ".join(notes), LRFinderWarning, stacklevel=2)
-    return SuggestedLRs(values, points=points, notes=notes, record=record, fall=fall,
-                        no_clear_valley=bool(funcs) and len(raw_lrs) >= 2 and fall < min_fall)
+    return SuggestedLRs(values, points=points, notes=notes, record=record, fall=fall, no_clear_valley=no_clear_valley)
