@@ -21,7 +21,7 @@ from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader
 from fastai.learner import Learner
 from fastai.torch_core import set_seed
-from lrfinder_cb.all import SuggestedLRs, suggest, prepare_curve, LRFinderRecord
+from lrfinder_cb.all import suggest, prepare_curve, LRFinderRecord
 import lrfinder_cb.suggest as ours
 
 GRID = [10**(-5 + i/4) for i in range(21)]
@@ -187,7 +187,7 @@ def main(argv=None):
     print(table(rows, tuned))
     print(f"\n## Held out: {', '.join(HELD_OUT)} ({args.seeds} seeds)\n")
     print(table(rows, list(HELD_OUT)))
-    print(f"\n## All tasks\n")
+    print("\n## All tasks\n")
     print(table(rows, list(TASKS)))
     print(f"\n({time.time()-start:.0f} s; grid {GRID[0]:.0e} to {GRID[-1]:.0e}, {len(GRID)} points; fit_one_cycle({args.epochs}))")
 

@@ -1,5 +1,5 @@
 "The `lr-find` console script, end to end, as a user runs it."
-import json, shutil, subprocess, sys, textwrap
+import json, shutil, subprocess, textwrap
 import pytest
 
 LR_FIND = shutil.which('lr-find')

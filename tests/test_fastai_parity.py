@@ -1,6 +1,6 @@
 """Ours against fastai's own `lr_find` on the same learner: the same curve and suggestions where fastai is right,
 and each of fastai's known defects shown failing on fastai and passing on ours."""
-import math, os, warnings
+import math, warnings
 import numpy as np
 import pytest
 import torch

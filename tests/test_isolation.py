@@ -1,7 +1,7 @@
 """lr_find leaves no trace and composes with real fastai pipelines (issue 3).
 
 Each check runs on ours; where fastai's own lr_find falls short, the same check is run on it and must fail."""
-import gc, math, os, random, resource, stat, warnings
+import math, os, random, stat, warnings
 import numpy as np
 import pytest
 import torch
@@ -355,7 +355,6 @@ def vision(path):
 
 
 def tabular(path):
-    import pandas as pd
     from sklearn.datasets import load_breast_cancer
     from fastai.tabular.all import TabularDataLoaders, tabular_learner, Normalize, CategoryBlock
     from fastai.torch_core import set_seed
