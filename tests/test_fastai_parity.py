@@ -42,7 +42,7 @@ def test_nan_stops_ours_but_not_fastai(tmp_path, fastai_lr_find):
         res = ours_learn.lr_find(num_it=100, show_plot=False)
     rec = ours_learn.recorder.lr_find_record
     assert (rec.n_steps, rec.stop_reason) == (31, 'non_finite')
-    assert math.isfinite(res.valley) and res.valley <= rec.lrs[29]
+    assert math.isfinite(res[0]) and res[0] <= rec.lrs[29]
 
 
 def test_fastai_marker_not_at_returned_value_ours_is(tmp_path, fastai_lr_find):
