@@ -83,6 +83,7 @@ def _parser():
     p.add_argument('--num-it', type=int, default=100, help="number of optimizer steps (default 100)")
     p.add_argument('--no-stop-div', action='store_true', help="do not stop when the loss diverges")
     p.add_argument('--suggest', default='edge', help=f"comma-separated suggestion rules among {', '.join(_rules)} (default edge)")
+    p.add_argument('--runs', type=int, default=1, help="repeat the range test with different data orders and combine (default 1)")
     p.add_argument('--seed', type=int, default=0, help="seed for the demo learner (default 0)")
     p.add_argument('--version', action='version', version=f"%(prog)s {lrfinder_cb.__version__}")
     return p
@@ -98,7 +99,8 @@ def _report(res, out, json_path) -> list:
     rec,lines = res.record,[]
     lines.append(f"lr-find: {rec.n_steps} steps from {rec.lrs[0]:.2e} to {rec.lrs[-1]:.2e}, stopped: {rec.stop_reason}" if rec.lrs
                  else "lr-find: no step was recorded")
-    lines += [f"  {name:<8} {value:.2e}" for name,value in res._asdict().items()]
+    lines += [f"  {name:<8} {value:.2e}" + (f"  (runs: {res.spread[name][0]:.2e} to {res.spread[name][1]:.2e})" if res.spread else "")
+              for name,value in res._asdict().items()]
     lines += [f"  note: {n}" for n in res.notes]
     if out:
         import matplotlib; matplotlib.use('Agg')
@@ -108,7 +110,8 @@ def _report(res, out, json_path) -> list:
         lines.append(f"plot saved to {out}")
     if json_path:
         data = dict(version=lrfinder_cb.__version__, suggestions=res._asdict(), points={k: list(v) for k,v in res.points.items()},
-                    notes=res.notes, record=rec.as_dict())
+                    notes=res.notes, no_clear_valley=res.no_clear_valley, spread={k: list(v) for k,v in res.spread.items()},
+                    record=rec.as_dict())
         Path(json_path).write_text(json.dumps(data, indent=1))
         lines.append(f"curve and suggestions saved to {json_path}")
     return lines
@@ -124,7 +127,8 @@ def main(argv=None) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', LRFinderWarning) # printed as notes below
         try:
-            with learn.no_bar(): res = learn.lr_find(args.start_lr, args.end_lr, args.num_it, not args.no_stop_div, show_plot=False, suggest_funcs=funcs)
+            with learn.no_bar(): res = learn.lr_find(args.start_lr, args.end_lr, args.num_it, not args.no_stop_div, show_plot=False,
+                                                     suggest_funcs=funcs, n_runs=args.runs)
         except ValueError as e: parser.exit(2, f"lr-find: error: {e}\n")
     print("\n".join(_report(res, args.out, args.json)))
     return 0

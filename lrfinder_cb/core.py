@@ -108,7 +108,8 @@ class LRFinderRecord:
         return res
 
     def __repr__(self):
-        return f"{type(self).__name__}({self.n_steps} steps, lr {self.lrs[0] if self.lrs else self.start_lr:.2e}..{self.lrs[-1] if self.lrs else self.end_lr:.2e}, stop_reason={self.stop_reason!r})"
+        first,last = (self.lrs[0],self.lrs[-1]) if self.lrs else (np.ravel(self.start_lr)[-1],np.ravel(self.end_lr)[-1])
+        return f"{type(self).__name__}({self.n_steps} steps, lr {first:.2e}..{last:.2e}, stop_reason={self.stop_reason!r})"
 
 # %% ../nbs/00_core.ipynb #00core-026
 class SuggestedLRs(tuple):
@@ -117,7 +118,7 @@ class SuggestedLRs(tuple):
         values = dict(values or {})
         res = super().__new__(cls, tuple(float(v) for v in values.values()))
         res._fields,res.points,res.notes,res.record = tuple(values),dict(points or {}),list(notes),record
-        for k,v in extra.items(): setattr(res, k, v)
+        for k,v in {**dict(fall=None, no_clear_valley=False, runs=[], spread={}), **extra}.items(): setattr(res, k, v)
         return res
 
     def __getattr__(self, name):

@@ -26,7 +26,7 @@ def mean_across_ranks(value:torch.Tensor) -> torch.Tensor:
     "Average of a one-number tensor over all ranks (the tensor itself when not distributed)"
     n = world_size()
     if n == 1: return value
-    buffer = value.detach().float().reshape(1)
+    buffer = value.detach().float().reshape(1).clone() # all_reduce works in place: never on the learner's own loss
     on_cuda = dist.get_backend() == 'nccl'
     if buffer.is_cuda != on_cuda: buffer = buffer.cuda() if on_cuda else buffer.cpu()
     dist.all_reduce(buffer, op=dist.ReduceOp.SUM)
