@@ -18,7 +18,7 @@ from .suggest import suggest, default_suggest_funcs
 from .distributed import world_size, rank, mean_across_ranks
 
 # %% auto #0
-__all__ = ['muted_callbacks', 'check_sweep', 'LRFinder']
+__all__ = ['muted_callbacks', 'check_sweep', 'publish', 'LRFinder']
 
 # %% ../nbs/04_callback.ipynb #04callback-005
 def _as_lrs(value, name:str) -> np.ndarray:
@@ -58,6 +58,14 @@ def _window_loss(losses) -> torch.Tensor:
     return torch.stack([l.float().mean() for l in losses]).mean()
 
 # %% ../nbs/04_callback.ipynb #04callback-012
+def publish(learn, record:LRFinderRecord, suggestions):
+    "Put the curve and the suggestions where fastai users look for them: `learn.recorder`"
+    recorder = getattr(learn, 'recorder', None)
+    if recorder is None: return
+    recorder.lrs,recorder.losses = list(record.lrs),list(record.smoothed_losses)
+    recorder.lr_find_record,recorder.suggested_lrs = record,suggestions
+
+# %% ../nbs/04_callback.ipynb #04callback-013
 class LRFinder(Callback):
     "Grow the learning rate for `num_it` optimizer steps, record the loss, then restore the model and everything else the run touched"
     order,run_valid = 61,False
@@ -151,7 +159,4 @@ class LRFinder(Callback):
         if self.record is None: return
         self.record.stop('aborted' if aborted else 'end_of_fit')
         self.suggestions = None if aborted else suggest(self.record, self.suggest_funcs, self.skip_start, self.skip_end, warn=rank() == 0)
-        recorder = getattr(self.learn, 'recorder', None)
-        if recorder is None: return
-        recorder.lrs,recorder.losses = list(self.record.lrs),list(self.record.smoothed_losses)
-        recorder.lr_find_record,recorder.suggested_lrs = self.record,self.suggestions
+        publish(self.learn, self.record, self.suggestions)

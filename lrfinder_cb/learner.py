@@ -16,7 +16,7 @@ import numpy as np
 from .core import SuggestedLRs, LRFinderRecord, LRFinderWarning
 from .suggest import default_suggest_funcs, suggest
 from .snapshot import Snapshot, reseed
-from .callback import LRFinder
+from .callback import LRFinder, publish
 from .distributed import world_size, rank
 import lrfinder_cb.plot # patches `Recorder.plot_lr_find`
 
@@ -49,22 +49,20 @@ def _run_once(learn, cb, n_epoch):
     with learn.no_logging(): learn.fit(n_epoch, cbs=cb)
     return cb
 
-def _run_repeated(learn, make_cb, n_epoch, n_runs, suggest_funcs, cb_kwargs):
+def _run_repeated(learn, cbs, n_epoch):
     outer = Snapshot(learn)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter('ignore', LRFinderWarning) # said once, below, about the median curve
-            runs = []
-            for i in range(n_runs):
+            for i,cb in enumerate(cbs):
                 reseed(learn.dls, 1000 + i) # the same orders on every call: repeated calls give the same result
-                runs.append(_run_once(learn, make_cb(), n_epoch))
+                _run_once(learn, cb, n_epoch)
     finally: outer.restore()
-    record = LRFinderRecord.median_of([cb.record for cb in runs])
-    res = suggest(record, suggest_funcs, cb_kwargs.get('skip_start'), cb_kwargs.get('skip_end', 5), warn=rank() == 0)
-    res.runs = [cb.suggestions for cb in runs]
+    record,first = LRFinderRecord.median_of([cb.record for cb in cbs]),cbs[0]
+    res = suggest(record, first.suggest_funcs, first.skip_start, first.skip_end, warn=rank() == 0)
+    res.runs = [cb.suggestions for cb in cbs]
     res.spread = {name: (min(r[i] for r in res.runs), max(r[i] for r in res.runs)) for i,name in enumerate(res._fields)}
-    learn.recorder.lrs,learn.recorder.losses = list(record.lrs),list(record.smoothed_losses)
-    learn.recorder.lr_find_record,learn.recorder.suggested_lrs = record,res
+    publish(learn, record, res)
     return res
 
 # %% ../nbs/05_learner.ipynb #05learner-008
@@ -84,6 +82,6 @@ def lr_find(self:Learner, start_lr=1e-7, end_lr=10, num_it=100, stop_div=True, s
     steps = num_it*_micro_batches_per_step(self)*world_size() # a rank may see only its shard of `dls.train` (`distrib_ctx`)
     n_epoch = num_it if n_batches is None else math.ceil(steps/n_batches) + 1
     if n_runs == 1: res = _run_once(self, cb, n_epoch).suggestions
-    else: res = _run_repeated(self, make_cb, n_epoch, n_runs, suggest_funcs, kwargs)
+    else: res = _run_repeated(self, [cb] + [make_cb() for _ in range(n_runs-1)], n_epoch)
     if show_plot and rank() == 0: self.recorder.plot_lr_find(suggestions=res, return_fig=False)
     return res
