@@ -9,12 +9,12 @@ All three on the same small MLP (scikit-learn digits, CPU), no logging, no progr
 """
 import argparse, statistics, sys, tempfile, time, warnings
 warnings.filterwarnings('ignore')
-import fastai.callback.schedule  # noqa: F401
 from fastai.learner import Learner
 from fastai.callback.core import Callback, CancelFitException, CancelValidException
 
-FASTAI_LR_FIND = Learner.lr_find  # before lrfinder_cb replaces it
 import lrfinder_cb  # noqa: E402,F401
+from lrfinder_cb.learner import fastai_finder  # noqa: E402
+FASTAI_LR_FIND = fastai_finder.lr_find
 from lrfinder_cb.cli import demo_learner  # noqa: E402
 
 

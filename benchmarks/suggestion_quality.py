@@ -16,7 +16,8 @@ warnings.filterwarnings('ignore')
 import numpy as np
 import torch
 from torch import nn
-from fastai.callback.schedule import minimum as fa_minimum, steep as fa_steep, valley as fa_valley, slide as fa_slide
+from lrfinder_cb.learner import fastai_finder
+fa_minimum, fa_steep, fa_valley, fa_slide = fastai_finder.minimum, fastai_finder.steep, fastai_finder.valley, fastai_finder.slide
 from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader
 from fastai.learner import Learner

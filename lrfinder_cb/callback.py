@@ -4,21 +4,20 @@
 
 # %% ../nbs/04_callback.ipynb #04callback-001
 from __future__ import annotations
-import math
+import math, warnings
 import numpy as np
 import torch
-from fastcore.basics import store_attr
 from fastai.callback.core import Callback, CancelFitException, CancelValidException
 from fastai.torch_core import find_bs
 from fastai.callback.progress import CSVLogger
 from fastai.callback.schedule import ParamScheduler
-from .core import LRFinderRecord, lr_multiplier
-from .snapshot import Snapshot
-from .suggest import suggest, default_suggest_funcs
+from .core import LRFinderRecord, LRFinderWarning, lr_multiplier
+from .snapshot import Snapshot, snapshot_modes
+from .suggest import suggest, default_suggest_funcs, check_suggest_funcs
 from .distributed import world_size, rank, mean_across_ranks
 
 # %% auto #0
-__all__ = ['muted_callbacks', 'check_sweep', 'publish', 'LRFinder']
+__all__ = ['muted_callbacks', 'check_sweep', 'publish', 'leave_optimizer', 'LRFinder']
 
 # %% ../nbs/04_callback.ipynb #04callback-005
 def _as_lrs(value, name:str) -> np.ndarray:
@@ -33,7 +32,7 @@ def _as_lrs(value, name:str) -> np.ndarray:
     return lrs
 
 def check_sweep(start_lr, end_lr, num_it) -> tuple:
-    "Validate a sweep; return the start learning rate of each group (or one for all) and the common ratio `end_lr/start_lr`"
+    "Validate a sweep; return the start learning rate and the ratio `end_lr/start_lr` of each group (or one of each for all groups)"
     start,end = _as_lrs(start_lr, 'start_lr'),_as_lrs(end_lr, 'end_lr')
     if isinstance(num_it, (bool, np.bool_)) or not isinstance(num_it, (int, np.integer)) or num_it < 1:
         raise ValueError(f"num_it ({num_it!r}) must be a whole number of optimizer steps, 1 or more")
@@ -41,12 +40,10 @@ def check_sweep(start_lr, end_lr, num_it) -> tuple:
         raise ValueError(f"start_lr has {len(start)} values and end_lr {len(end)}: give one per parameter group in both, or a single end_lr")
     if np.any(end <= start if len(start) == len(end) else end[-1] <= start[-1]):
         raise ValueError(f"end_lr ({end_lr!r}) must be greater than start_lr ({start_lr!r})")
-    ratios = end/start if len(start) == len(end) else np.array([end[-1]/start[-1]])
-    if not np.allclose(ratios, ratios[-1], rtol=1e-6):
-        raise ValueError(f"end_lr/start_lr differs between parameter groups ({ratios.tolist()}): all groups are swept with one multiplier, "
-                         "so give the same ratio for every group (or a single end_lr)")
-    if len(start) < len(end): start = end/ratios[-1]
-    return start, float(ratios[-1])
+    if len(start) == len(end): return start, end/start
+    ratio = end[-1]/start[-1]
+    if len(start) < len(end): start = end/ratio
+    return start, np.full(len(start), ratio)
 
 # %% ../nbs/04_callback.ipynb #04callback-010
 muted_callbacks = [CSVLogger, ParamScheduler]
@@ -65,6 +62,10 @@ def publish(learn, record:LRFinderRecord, suggestions):
     recorder.lrs,recorder.losses = list(record.lrs),list(record.smoothed_losses)
     recorder.lr_find_record,recorder.suggested_lrs = record,suggestions
 
+def leave_optimizer(learn):
+    "Give a learner that has no optimizer a fresh one, created as `fit` would create it (fastai's finder leaves one too)"
+    if learn.opt is None: learn.create_opt()
+
 # %% ../nbs/04_callback.ipynb #04callback-013
 class LRFinder(Callback):
     "Grow the learning rate for `num_it` optimizer steps, record the loss, then restore the model and everything else the run touched"
@@ -73,20 +74,26 @@ class LRFinder(Callback):
         start_lr:float=1e-7,   # Learning rate of the first step (or one per parameter group)
         end_lr:float=10,       # Learning rate `num_it` steps later (or one per parameter group)
         num_it:int=100,        # Number of optimizer steps
-        stop_div:bool=True,    # Stop once the smoothed loss exceeds `div_factor` times its best
+        stop_div:bool=True,    # Stop once the smoothed loss diverges
         suggest_funcs=default_suggest_funcs, # Suggestion rules run at the end (None: none)
         schedule:str='exp',    # 'exp' (fastai's) or 'linear'
-        div_factor:float=4.,   # How far above its best the smoothed loss may go with `stop_div`
+        div_factor:float=4.,   # Diverged: smoothed loss above its best by more than `div_factor-1` times the curve's scale
         beta:float=0.98,       # Smoothing of the loss (fastai's `AvgSmoothLoss`)
         skip_start:int|None=None, # Points skipped at the start before suggesting (default `num_it//10`)
         skip_end:int=5,        # Points skipped at the end before suggesting
+        snapshot:str='auto',   # Where the copy of the model lives: 'memory', 'disk', or 'auto' (disk only when memory is short)
     ):
-        self.base_lrs,self.ratio = check_sweep(start_lr, end_lr, num_it)
+        self.base_lrs,self.ratios = check_sweep(start_lr, end_lr, num_it)
         if schedule not in ('exp', 'linear'): raise ValueError(f"schedule ({schedule!r}) must be 'exp' or 'linear'")
         if not (math.isfinite(div_factor) and div_factor > 1): raise ValueError(f"div_factor ({div_factor!r}) must be a finite number above 1")
         if not 0 <= beta < 1: raise ValueError(f"beta ({beta!r}) must be in [0, 1)")
-        store_attr('start_lr,end_lr,num_it,stop_div,suggest_funcs,schedule,div_factor,beta,skip_start,skip_end')
-        self.snapshot,self.record,self.suggestions,self.muted = None,None,None,[]
+        if snapshot not in snapshot_modes: raise ValueError(f"snapshot ({snapshot!r}) must be one of {', '.join(map(repr, snapshot_modes))}")
+        check_suggest_funcs(suggest_funcs)
+        if num_it < 6: warnings.warn(f"num_it ({num_it}) is below 6: fastai would run 6 steps, we run the {num_it} asked for; "
+                                     "suggestions on so short a curve are rough", LRFinderWarning, stacklevel=2)
+        self.start_lr,self.end_lr,self.num_it,self.stop_div,self.suggest_funcs = start_lr,end_lr,num_it,stop_div,suggest_funcs
+        self.schedule,self.div_factor,self.beta,self.skip_start,self.skip_end = schedule,div_factor,beta,skip_start,skip_end
+        self.snapshot_mode,self.saved,self.record,self.suggestions,self.muted = snapshot,None,None,None,[]
 
     @property
     def learn(self): return self.__dict__.get('_learn')
@@ -95,21 +102,22 @@ class LRFinder(Callback):
         "Attaching takes the snapshot; detaching restores it if the run did not reach `after_fit`"
         if learn is None: self._finish(aborted=True)
         self.__dict__['_learn'] = learn
-        if learn is not None and self.snapshot is None: self._start(learn)
+        if learn is not None and self.saved is None: self._start(learn)
 
     def _start(self, learn):
-        self.snapshot = Snapshot(learn)
+        self.saved = Snapshot(learn, self.snapshot_mode)
         self.muted = [(cb, cb.run) for cb in learn.cbs if isinstance(cb, tuple(muted_callbacks)) and cb is not self]
         for cb,_ in self.muted: cb.run = False
 
     def before_fit(self):
         "Take the snapshot if attaching did not, start a fresh record, set the first learning rate"
-        if self.snapshot is None: self._start(self.learn)
+        if self.saved is None: self._start(self.learn)
         n_groups = len(self.opt.param_lists)
         if len(self.base_lrs) not in (1, n_groups):
             raise ValueError(f"start_lr/end_lr give {len(self.base_lrs)} learning rates but the optimizer has {n_groups} parameter groups: "
                              f"give {n_groups}, or one for all")
-        self.group_starts = [float(lr) for lr in np.broadcast_to(self.base_lrs, (n_groups,))]
+        starts,ratios,_ = np.broadcast_arrays(self.base_lrs, self.ratios, np.zeros(n_groups))
+        self.group_sweeps = list(zip(starts.tolist(), ratios.tolist()))
         self.world = world_size()
         self.record = LRFinderRecord(self.start_lr, self.end_lr, self.num_it, self.stop_div, self.div_factor, self.beta, self.schedule,
                                      world_size=self.world)
@@ -117,8 +125,7 @@ class LRFinder(Callback):
         self._set_step(0)
 
     def _set_step(self, i:int):
-        multiplier = lr_multiplier(self.ratio, i/self.num_it, self.schedule)
-        self.current_lrs = [lr*multiplier for lr in self.group_starts]
+        self.current_lrs = [lr*lr_multiplier(ratio, i/self.num_it, self.schedule) for lr,ratio in self.group_sweeps]
 
     def before_batch(self):
         "Use the learning rate of the current step (a `ParamScheduler` in the pipeline does not override it)"
@@ -152,11 +159,14 @@ class LRFinder(Callback):
         self._finish(aborted=False)
 
     def _finish(self, aborted:bool):
-        if self.snapshot is None: return
-        snapshot,self.snapshot = self.snapshot,None
-        snapshot.restore()
+        if self.saved is None: return
+        saved,self.saved = self.saved,None
+        try: saved.restore()
+        finally: saved.close()
+        leave_optimizer(self.learn)
         for cb,run in self.muted: cb.run = run
         if self.record is None: return
         self.record.stop('aborted' if aborted else 'end_of_fit')
-        self.suggestions = None if aborted else suggest(self.record, self.suggest_funcs, self.skip_start, self.skip_end, warn=rank() == 0)
+        if aborted or self.suggest_funcs is None: self.suggestions = None
+        else: self.suggestions = suggest(self.record, self.suggest_funcs, self.skip_start, self.skip_end, warn=rank() == 0)
         publish(self.learn, self.record, self.suggestions)

@@ -85,6 +85,7 @@ def _parser():
     p.add_argument('--suggest', default='edge', help=f"comma-separated suggestion rules among {', '.join(_rules)} (default edge)")
     p.add_argument('--runs', type=int, default=1, help="repeat the range test with different data orders and combine (default 1)")
     p.add_argument('--seed', type=int, default=0, help="seed for the demo learner (default 0)")
+    p.add_argument('--snapshot', default='auto', choices=('auto', 'memory', 'disk'), help="where the copy of the model lives during the test (default auto: disk only when memory is short)")
     p.add_argument('--version', action='version', version=f"%(prog)s {lrfinder_cb.__version__}")
     return p
 
@@ -94,41 +95,63 @@ def _suggest_funcs(parser, spec:str):
     if unknown or not names: parser.error(f"--suggest: unknown rule {', '.join(unknown) or repr(spec)}; choose among {', '.join(_rules)}")
     return tuple(_rules[n] for n in names)
 
+_numeric_options = ('--start-lr', '--end-lr', '--num-it', '--runs', '--seed')
+
+def _join_negative_numbers(argv:list) -> list:
+    "`--start-lr -1e-5` as `--start-lr=-1e-5`: argparse would read a negative number in exponent form as an option"
+    res = []
+    for arg in argv:
+        if res and res[-1] in _numeric_options and arg.startswith('-') and arg[1:2].isdigit() or res and res[-1] in _numeric_options and arg[:2] == '-.':
+            res[-1] = f"{res[-1]}={arg}"
+        else: res.append(arg)
+    return res
+
 # %% ../nbs/07_cli.ipynb #07cli-012
-def _report(res, out, json_path) -> list:
-    rec,lines = res.record,[]
-    lines.append(f"lr-find: {rec.n_steps} steps from {rec.lrs[0]:.2e} to {rec.lrs[-1]:.2e}, stopped: {rec.stop_reason}" if rec.lrs
-                 else "lr-find: no step was recorded")
+def _summary(res, rec) -> list:
+    "The lines `lr-find` prints: the run, each suggestion (with the spread of repeated runs), the notes"
+    lines = [f"lr-find: {rec.n_steps} steps from {rec.lrs[0]:.2e} to {rec.lrs[-1]:.2e}, stopped: {rec.stop_reason}" if rec.lrs
+             else "lr-find: no step was recorded"]
     lines += [f"  {name:<8} {value:.2e}" + (f"  (runs: {res.spread[name][0]:.2e} to {res.spread[name][1]:.2e})" if res.spread else "")
               for name,value in res._asdict().items()]
-    lines += [f"  note: {n}" for n in res.notes]
-    if out:
-        import matplotlib; matplotlib.use('Agg')
-        from fastai.learner import Recorder
-        recorder = Recorder(); recorder.lr_find_record,recorder.suggested_lrs = rec,res
-        recorder.plot_lr_find(save_path=out)
-        lines.append(f"plot saved to {out}")
-    if json_path:
-        data = dict(version=lrfinder_cb.__version__, suggestions=res._asdict(), points={k: list(v) for k,v in res.points.items()},
-                    notes=res.notes, no_clear_valley=res.no_clear_valley, spread={k: list(v) for k,v in res.spread.items()},
-                    record=rec.as_dict())
-        Path(json_path).write_text(json.dumps(data, indent=1))
-        lines.append(f"curve and suggestions saved to {json_path}")
-    return lines
+    return lines + [f"  note: {n}" for n in res.notes]
 
+def _save_plot(res, rec, out):
+    import matplotlib; matplotlib.use('Agg')
+    from fastai.learner import Recorder
+    recorder = Recorder(); recorder.lr_find_record,recorder.suggested_lrs = rec,res
+    recorder.plot_lr_find(save_path=out)
+
+def _save_json(res, rec, path):
+    data = dict(version=lrfinder_cb.__version__, suggestions=res._asdict(), points={k: list(v) for k,v in res.points.items()},
+                notes=res.notes, no_clear_valley=res.no_clear_valley, spread={k: list(v) for k,v in res.spread.items()}, record=rec.as_dict())
+    Path(path).write_text(json.dumps(data, indent=1))
+
+def _report(res, out, json_path) -> list:
+    "Print the suggestions first, then save what was asked for; the error of a save that failed (or `None`)"
+    rec = res.record
+    print("\n".join(_summary(res, rec)), flush=True)
+    for path,save,what in ((out, _save_plot, 'the plot'), (json_path, _save_json, 'the curve and suggestions')):
+        if not path: continue
+        try: save(res, rec, path)
+        except (OSError, ValueError) as e: return f"could not save {what} to {path}: {e}"
+        print(f"{what} saved to {path}")
+
+# %% ../nbs/07_cli.ipynb #07cli-012b
 def main(argv=None) -> int:
     "The `lr-find` command"
     parser = _parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_join_negative_numbers(sys.argv[1:] if argv is None else list(argv)))
     if args.demo == bool(args.target): parser.error("give either --demo or a target such as path/to/file.py:make_learner")
     funcs = _suggest_funcs(parser, args.suggest)
-    try: learn = demo_learner(args.seed) if args.demo else make_learner(args.target)
-    except TargetError as e: parser.exit(2, f"lr-find: error: {e}\n")
     with warnings.catch_warnings():
+        warnings.simplefilter('ignore')                # third-party deprecations are not ours to print
         warnings.simplefilter('ignore', LRFinderWarning) # printed as notes below
+        try: learn = demo_learner(args.seed) if args.demo else make_learner(args.target)
+        except TargetError as e: parser.exit(2, f"lr-find: error: {e}\n")
         try:
             with learn.no_bar(): res = learn.lr_find(args.start_lr, args.end_lr, args.num_it, not args.no_stop_div, show_plot=False,
-                                                     suggest_funcs=funcs, n_runs=args.runs)
+                                                     suggest_funcs=funcs, n_runs=args.runs, snapshot=args.snapshot)
         except ValueError as e: parser.exit(2, f"lr-find: error: {e}\n")
-    print("\n".join(_report(res, args.out, args.json)))
+        error = _report(res, args.out, args.json)
+    if error: parser.exit(2, f"lr-find: error: {error}\n")
     return 0

@@ -6,7 +6,6 @@
 from __future__ import annotations
 import math
 import numpy as np
-from fastcore.basics import store_attr
 
 # %% auto #0
 __all__ = ['LRFinderWarning', 'ema_step', 'smooth_losses', 'lr_multiplier', 'LRFinderRecord', 'SuggestedLRs']
@@ -38,22 +37,30 @@ def lr_multiplier(ratio:float, pos:float, schedule:str='exp') -> float:
 # %% ../nbs/00_core.ipynb #00core-018
 class LRFinderRecord:
     "What one range test saw: the learning rates of each optimizer step, its raw and smoothed loss, and why it stopped"
+    settings_names = ('start_lr', 'end_lr', 'num_it', 'stop_div', 'div_factor', 'beta', 'schedule', 'world_size', 'batch_size', 'n_acc')
     def __init__(self,
         start_lr:float|list=1e-7, # Learning rate of the first step (one per parameter group, or one for all)
         end_lr:float|list=10,     # Learning rate `num_it` steps later
         num_it:int=100,           # Number of optimizer steps
         stop_div:bool=True,       # Stop once the smoothed loss diverges
-        div_factor:float=4.,      # Diverged means: smoothed loss above `div_factor` times its best
+        div_factor:float=4.,      # Diverged means: risen above its best by more than `div_factor-1` times the curve's scale
         beta:float=0.98,          # Smoothing factor of the loss
         schedule:str='exp',       # 'exp' or 'linear'
         world_size:int=1,         # Processes whose losses were averaged into each point
         batch_size:int|None=None, # Items in one batch of one process
         n_acc:int=1,              # Batches accumulated into one optimizer step
     ):
-        store_attr()
+        self.start_lr,self.end_lr,self.num_it,self.stop_div,self.div_factor = start_lr,end_lr,num_it,stop_div,div_factor
+        self.beta,self.schedule,self.world_size,self.batch_size,self.n_acc = beta,schedule,world_size,batch_size,n_acc
         self.lrs,self.group_lrs,self.losses,self.smoothed_losses = [],[],[],[]
         self.stop_reason,self.best_loss,self._avg = None,math.inf,0.
+        self.grace,self.start_level,self.noise = max(5, num_it//10),None,0.
         self.runs,self.band = [],None # set on the median of repeated runs
+
+    @property
+    def settings(self) -> dict:
+        "The settings of the run, as `LRFinderRecord(**settings)` takes them"
+        return {k: getattr(self, k) for k in self.settings_names}
 
     @property
     def n_steps(self) -> int: return len(self.losses)
@@ -73,20 +80,33 @@ class LRFinderRecord:
         self.smoothed_losses.append(smoothed)
         if not math.isfinite(loss): return self.stop('non_finite')
         self.best_loss = min(self.best_loss, smoothed)
-        if self.stop_div and smoothed > self.div_factor*self.best_loss: return self.stop('diverged')
+        if self.n_steps == self.grace: self.start_level,self.noise = smoothed,float(np.std(self.losses))
+        if self.stop_div and self.diverged(smoothed): return self.stop('diverged')
         if self.n_steps >= self.num_it: return self.stop('num_it')
+
+    def diverged(self, smoothed:float) -> bool:
+        "Has `smoothed` risen above the best loss by more than `div_factor-1` times the curve's scale (after the grace period)?"
+        if self.start_level is None: return False
+        scale = max(self.start_level - self.best_loss, self.noise)
+        return smoothed - self.best_loss > (self.div_factor-1)*scale
 
     def stop(self, reason:str) -> str:
         "Note why the run ended (the first reason wins)"
         if self.stop_reason is None: self.stop_reason = reason
         return reason
 
+    def group_lrs_at(self, lr:float) -> list:
+        "The learning rate of every parameter group at the step where the last group's was `lr` (interpolated on the log axis)"
+        if not self.group_lrs: return [lr]
+        groups = np.log(np.array(self.group_lrs))
+        return [float(np.exp(np.interp(np.log(lr), groups[:, -1], groups[:, g]))) for g in range(groups.shape[1])]
+
     @classmethod
     def median_of(cls, records:list) -> LRFinderRecord:
         "One record from runs of the same sweep: per step, median raw and smoothed losses of the runs that reached it, and a 10-90% band"
         longest = max(records, key=lambda r: r.n_steps)
         n = sum(2*sum(r.n_steps > i for r in records) >= len(records) for i in range(longest.n_steps)) # steps at least half the runs reached
-        res = cls(**longest.__stored_args__)
+        res = cls(**longest.settings)
         res.lrs,res.group_lrs = longest.lrs[:n],longest.group_lrs[:n]
         per_step = lambda attr: [np.array([getattr(r, attr)[i] for r in records if r.n_steps > i]) for i in range(n)]
         res.losses = [float(np.median(v)) for v in per_step('losses')]
@@ -99,8 +119,7 @@ class LRFinderRecord:
 
     def as_dict(self) -> dict:
         "Plain Python values, ready for JSON"
-        settings = {k: (list(map(float, v)) if isinstance(v, (list, tuple, np.ndarray)) else v)
-                    for k,v in self.__stored_args__.items()}
+        settings = {k: (list(map(float, v)) if isinstance(v, (list, tuple, np.ndarray)) else v) for k,v in self.settings.items()}
         res = dict(settings=settings, stop_reason=self.stop_reason, effective_batch_size=self.effective_batch_size,
                    lrs=self.lrs, group_lrs=[list(g) for g in self.group_lrs],
                    losses=self.losses, smoothed_losses=self.smoothed_losses)
@@ -114,27 +133,56 @@ class LRFinderRecord:
 # %% ../nbs/00_core.ipynb #00core-026
 class SuggestedLRs(tuple):
     "Suggested learning rates, one field per suggestion rule, with the points to plot them at and notes on how they were found"
+    _fields,_field_defaults = (),{}
+    on_demand = {} # rule name -> function of a result; lets `res.valley` work on a result computed with other rules
     def __new__(cls, values:dict|None=None, points:dict|None=None, notes=(), record:LRFinderRecord|None=None, **extra):
         values = dict(values or {})
-        res = super().__new__(cls, tuple(float(v) for v in values.values()))
-        res._fields,res.points,res.notes,res.record = tuple(values),dict(points or {}),list(notes),record
-        for k,v in {**dict(fall=None, no_clear_valley=False, runs=[], spread={}), **extra}.items(): setattr(res, k, v)
+        res = super().__new__(_with_fields(tuple(values)), tuple(float(v) for v in values.values()))
+        res.points,res.notes,res.record = dict(points or {}),list(notes),record
+        for k,v in {**dict(fall=None, no_clear_valley=False, runs=[], spread={}, skip=(None, 5)), **extra}.items(): setattr(res, k, v)
         return res
 
     def __getattr__(self, name):
-        fields = self.__dict__.get('_fields', ())
-        if name in fields: return self[fields.index(name)]
-        raise AttributeError(f"{type(self).__name__} has no field {name!r}; its fields are {fields}")
+        compute = type(self).on_demand.get(name)
+        if compute is None or self.__dict__.get('record') is None:
+            raise AttributeError(f"{type(self).__name__} has no field {name!r}; its fields are {self._fields}"
+                                 + (f", and rule {name!r} needs the record of the run" if compute else ""))
+        self.__dict__[name] = value = compute(self)
+        return value
+
+    @classmethod
+    def _make(cls, iterable):
+        "A new result with the same fields as `cls` and values from `iterable` (namedtuple API)"
+        values = list(iterable)
+        if len(values) != len(cls._fields): raise TypeError(f"expected {len(cls._fields)} values for {cls._fields}, got {len(values)}")
+        return cls(dict(zip(cls._fields, values)))
+
+    def _replace(self, **changes):
+        "A copy with some fields replaced (namedtuple API); replaced fields lose their stored plot point"
+        unknown = set(changes) - set(self._fields)
+        if unknown: raise ValueError(f"Got unexpected field names: {sorted(unknown)}; the fields are {self._fields}")
+        state = {k: v for k,v in self.__dict__.items() if k not in type(self).on_demand}
+        res = SuggestedLRs({**self._asdict(), **changes})
+        res.__dict__.update(state, points={k: v for k,v in self.points.items() if k not in changes})
+        return res
 
     def _asdict(self) -> dict: return dict(zip(self._fields, self))
 
     def per_group(self, name:str|None=None) -> list:
-        "Suggestion `name` (default: the first) for every parameter group, keeping the ratios the groups were swept with"
+        "Suggestion `name` (default: the first) for every parameter group: each group's learning rate at the step where the last group's had that value"
         value = self[0] if name is None else getattr(self, name)
-        first = self.record.group_lrs[0] if self.record is not None and self.record.group_lrs else None
-        return [value*lr/first[-1] for lr in first] if first else [value]
+        return [value] if self.record is None else self.record.group_lrs_at(value)
     def __reduce__(self): return (_rebuild_suggested, (self._asdict(), self.__dict__))
     def __repr__(self): return f"SuggestedLRs({', '.join(f'{k}={v:.3g}' for k,v in self._asdict().items())})"
+
+_typed = {}
+def _with_fields(names:tuple) -> type:
+    "The subclass of `SuggestedLRs` whose fields are `names` (one per set of names, as namedtuple makes one class per set)"
+    if not names: return SuggestedLRs
+    if names not in _typed:
+        fields = {n: property(lambda self, i=i: tuple.__getitem__(self, i), doc=f"Suggestion of rule `{n}`") for i,n in enumerate(names)}
+        _typed[names] = type('SuggestedLRs', (SuggestedLRs,), dict(_fields=names, __module__=__name__, **fields))
+    return _typed[names]
 
 def _rebuild_suggested(values, state):
     res = SuggestedLRs(values)

@@ -4,24 +4,53 @@
 
 # %% ../nbs/05_learner.ipynb #05learner-001
 from __future__ import annotations
-import math
+import math, sys, types, warnings
 import fastai.callback.schedule # fastai's own patches first, so that ours below replace them whatever is imported later
 from fastcore.basics import patch
 from fastcore.meta import delegates
 from fastcore.foundation import L
-from fastai.learner import Learner
+from fastai.learner import Learner, Recorder
 from fastai.callback.training import GradientAccumulation
-import warnings
 import numpy as np
 from .core import SuggestedLRs, LRFinderRecord, LRFinderWarning
-from .suggest import default_suggest_funcs, suggest
+from .suggest import default_suggest_funcs, suggest, SuggestionMethod, valley, slide, minimum, steep
 from .snapshot import Snapshot, reseed
-from .callback import LRFinder, publish
+from .callback import LRFinder, publish, leave_optimizer
 from .distributed import world_size, rank
-import lrfinder_cb.plot # patches `Recorder.plot_lr_find`
 
 # %% auto #0
-__all__ = []
+__all__ = ['fastai_finder', 'skipped_step_room', 'replace_fastai_names']
+
+# %% ../nbs/05_learner.ipynb #05learner-004c
+_fastai_schedule = fastai.callback.schedule
+_replaced_names = ('LRFinder', 'valley', 'slide', 'minimum', 'steep', 'SuggestionMethod')
+
+def _fastai_originals() -> dict:
+    "fastai's own finder objects, captured once, before ours replace them"
+    if not hasattr(_fastai_schedule, '_lrfinder_cb_originals'):
+        _fastai_schedule._lrfinder_cb_originals = {**{n: getattr(_fastai_schedule, n) for n in _replaced_names},
+                                                   'lr_find': Learner.lr_find, 'plot_lr_find': Recorder.plot_lr_find}
+    return _fastai_schedule._lrfinder_cb_originals
+
+def _with_fastai_globals(func, originals:dict):
+    "`func` running with fastai's own finder objects as its globals, whatever fastai's modules hold now"
+    return types.FunctionType(func.__code__, {**func.__globals__, **{n: originals[n] for n in _replaced_names}},
+                              func.__name__, func.__defaults__, func.__closure__)
+
+def replace_fastai_names():
+    "Put our `LRFinder`, rules and `SuggestionMethod` in place of fastai's in every loaded fastai module"
+    ours = dict(LRFinder=LRFinder, valley=valley, slide=slide, minimum=minimum, steep=steep, SuggestionMethod=SuggestionMethod)
+    originals = _fastai_originals()
+    for module in list(sys.modules.values()):
+        if not getattr(module, '__name__', '').startswith('fastai'): continue
+        for name in _replaced_names:
+            if vars(module).get(name) is originals[name]: setattr(module, name, ours[name])
+
+_originals = _fastai_originals()
+fastai_finder = types.SimpleNamespace(**{**_originals, 'lr_find': _with_fastai_globals(_originals['lr_find'], _originals)})
+fastai_finder.__doc__ = "fastai's own `lr_find`, `plot_lr_find`, `LRFinder`, rules and `SuggestionMethod`, for side-by-side comparisons"
+replace_fastai_names()
+import lrfinder_cb.plot # patches `Recorder.plot_lr_find`, once fastai's is captured
 
 # %% ../nbs/05_learner.ipynb #05learner-005
 def _n_train_batches(learn) -> int|None:
@@ -50,14 +79,17 @@ def _run_once(learn, cb, n_epoch):
     return cb
 
 def _run_repeated(learn, cbs, n_epoch):
-    outer = Snapshot(learn)
+    outer = Snapshot(learn, cbs[0].snapshot_mode)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter('ignore', LRFinderWarning) # said once, below, about the median curve
             for i,cb in enumerate(cbs):
                 reseed(learn.dls, 1000 + i) # the same orders on every call: repeated calls give the same result
                 _run_once(learn, cb, n_epoch)
-    finally: outer.restore()
+    finally:
+        try: outer.restore()
+        finally: outer.close()
+    leave_optimizer(learn)
     record,first = LRFinderRecord.median_of([cb.record for cb in cbs]),cbs[0]
     res = suggest(record, first.suggest_funcs, first.skip_start, first.skip_end, warn=rank() == 0)
     res.runs = [cb.suggestions for cb in cbs]
@@ -66,11 +98,13 @@ def _run_repeated(learn, cbs, n_epoch):
     return res
 
 # %% ../nbs/05_learner.ipynb #05learner-008
+skipped_step_room = 4 # `lr_find` feeds up to this many times the batches `num_it` steps need: up to 3 in 4 steps may be skipped
+
 @patch
 @delegates(LRFinder.__init__, but=['start_lr', 'end_lr', 'num_it', 'stop_div', 'suggest_funcs'])
 def lr_find(self:Learner, start_lr=1e-7, end_lr=10, num_it=100, stop_div=True, show_plot=True,
-            suggest_funcs=default_suggest_funcs, n_runs:int=1, **kwargs) -> SuggestedLRs:
-    "Run a learning-rate range test (`n_runs` times, combined) and return `SuggestedLRs`; the learner is left exactly as it was"
+            suggest_funcs=default_suggest_funcs, n_runs:int=1, **kwargs) -> SuggestedLRs|None:
+    "Run a learning-rate range test (`n_runs` times, combined) and return `SuggestedLRs` (`None` without `suggest_funcs`, as fastai); the learner is left as it was"
     make_cb = lambda: LRFinder(start_lr, end_lr, num_it, stop_div, suggest_funcs=suggest_funcs, **kwargs)
     cb = make_cb()
     if isinstance(n_runs, bool) or not isinstance(n_runs, (int, np.integer)) or n_runs < 1:
@@ -79,9 +113,9 @@ def lr_find(self:Learner, start_lr=1e-7, end_lr=10, num_it=100, stop_div=True, s
     if len(cb.base_lrs) not in (1, n_groups):
         raise ValueError(f"start_lr/end_lr give {len(cb.base_lrs)} learning rates but the model has {n_groups} parameter groups: "
                          f"give {n_groups}, or one for all")
-    steps = num_it*_micro_batches_per_step(self)*world_size() # a rank may see only its shard of `dls.train` (`distrib_ctx`)
-    n_epoch = num_it if n_batches is None else math.ceil(steps/n_batches) + 1
+    batches = skipped_step_room*num_it*_micro_batches_per_step(self)*world_size() # a rank may see only its shard of `dls.train` (`distrib_ctx`)
+    n_epoch = skipped_step_room*num_it if n_batches is None else math.ceil(batches/n_batches)
     if n_runs == 1: res = _run_once(self, cb, n_epoch).suggestions
     else: res = _run_repeated(self, [cb] + [make_cb() for _ in range(n_runs-1)], n_epoch)
     if show_plot and rank() == 0: self.recorder.plot_lr_find(suggestions=res, return_fig=False)
-    return res
+    return None if suggest_funcs is None else res

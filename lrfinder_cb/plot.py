@@ -22,7 +22,9 @@ def _curve(recorder):
     "The learning rates, smoothed and raw losses to draw (raw is `None` for a curve recorded by fastai's own finder)"
     record = getattr(recorder, 'lr_find_record', None)
     if record is not None: return np.array(record.lrs), np.array(record.smoothed_losses), np.array(record.losses), record
-    return np.array([float(v) for v in recorder.lrs]), np.array([float(v) for v in recorder.losses]), None, None
+    lrs = getattr(recorder, 'lrs', None)
+    if not lrs: raise ValueError("there is no range test to plot: run `learn.lr_find()` (or fit with an `LRFinder` callback) first")
+    return np.array([float(v) for v in lrs]), np.array([float(v) for v in recorder.losses]), None, None
 
 def _markers(suggestions, nms, lrs, losses):
     "(label, x, y) for each suggestion: y read off the drawn curve at x, the value returned"

@@ -4,49 +4,88 @@
 
 # %% ../nbs/03_snapshot.ipynb #03snapshot-001
 from __future__ import annotations
-import random
+import os, random, shutil, tempfile, warnings, weakref
 import numpy as np
 import torch
 from torch import nn
 from fastai.optimizer import Optimizer
+from .core import LRFinderWarning
 
 # %% auto #0
-__all__ = ['learner_attrs', 'cpu_clone', 'ModelState', 'OptimizerState', 'RNGState', 'DataLoaderState', 'reseed', 'Snapshot']
+__all__ = ['snapshot_modes', 'learner_attrs', 'OnDisk', 'map_tensors', 'cpu_clone', 'loaded', 'MemoryStore', 'DiskStore',
+           'ModelState', 'OptimizerState', 'RNGState', 'DataLoaderState', 'reseed', 'snapshot_bytes',
+           'available_memory', 'choose_store', 'Snapshot']
 
 # %% ../nbs/03_snapshot.ipynb #03snapshot-005
+class OnDisk:
+    "A tensor that a `DiskStore` saved to a file"
+    def __init__(self, path:str, nbytes:int): self.path,self.nbytes = path,nbytes
+    def load(self) -> torch.Tensor: return torch.load(self.path, weights_only=True)
+
+def map_tensors(o, fn):
+    "`o` (nested lists, tuples and dicts) with `fn` applied to every tensor, and to every tensor kept on disk"
+    if isinstance(o, (torch.Tensor, OnDisk)): return fn(o)
+    if isinstance(o, dict): return {k: map_tensors(v, fn) for k,v in o.items()}
+    if isinstance(o, (list, tuple)): return type(o)(map_tensors(v, fn) for v in o)
+    return o
+
+def _cpu_copy(t:torch.Tensor) -> torch.Tensor: return t.detach().to('cpu', copy=True)
+
 def cpu_clone(o):
     "A copy of `o` (nested lists, tuples and dicts) with every tensor cloned into CPU memory"
-    if isinstance(o, torch.Tensor): return o.detach().to('cpu', copy=True)
-    if isinstance(o, dict): return {k: cpu_clone(v) for k,v in o.items()}
-    if isinstance(o, (list, tuple)): return type(o)(cpu_clone(v) for v in o)
-    return o
+    return map_tensors(o, _cpu_copy)
+
+def loaded(o):
+    "`o` with every tensor kept on disk loaded back into CPU memory"
+    return map_tensors(o, lambda t: t.load() if isinstance(t, OnDisk) else t)
 
 def _to_device(o, device):
     "A fresh copy of `o` with every tensor on `device`"
-    if isinstance(o, torch.Tensor): return o.to(device, copy=True)
-    if isinstance(o, dict): return {k: _to_device(v, device) for k,v in o.items()}
-    if isinstance(o, (list, tuple)): return type(o)(_to_device(v, device) for v in o)
-    return o
+    return map_tensors(loaded(o), lambda t: t.to(device, copy=True))
+
+# %% ../nbs/03_snapshot.ipynb #03snapshot-006c
+class MemoryStore:
+    "Keeps the tensors of a snapshot as clones in CPU memory"
+    kind = 'memory'
+    def keep(self, t:torch.Tensor) -> torch.Tensor: return _cpu_copy(t)
+    def close(self): pass
+
+class DiskStore:
+    "Keeps the tensors of a snapshot in files of a temporary folder, removed by `close`"
+    kind = 'disk'
+    def __init__(self, dir:str|None=None):
+        self.dir,self.n = tempfile.mkdtemp(prefix='lrfinder_cb-', dir=dir),0
+        self._remove = weakref.finalize(self, shutil.rmtree, self.dir, ignore_errors=True)
+
+    def keep(self, t:torch.Tensor) -> OnDisk:
+        path = os.path.join(self.dir, f'{self.n}.pt')
+        self.n += 1
+        torch.save(_cpu_copy(t), path)
+        return OnDisk(path, t.nelement()*t.element_size())
+
+    def close(self): self._remove()
 
 # %% ../nbs/03_snapshot.ipynb #03snapshot-008
 class ModelState:
-    "Weights, buffers, gradients, `requires_grad` and train/eval mode of every module of `model`, in CPU memory"
-    def __init__(self, model:nn.Module):
-        self.tensors = [(m, kind, name, t, cpu_clone(t)) for m in model.modules()
+    "Weights, buffers, gradients, `requires_grad` and train/eval mode of every module of `model`, kept by `store` (CPU memory by default)"
+    def __init__(self, model:nn.Module, store=None):
+        keep = (store or MemoryStore()).keep
+        self.tensors = [(m, kind, name, t, keep(t)) for m in model.modules()
                         for kind in ('_parameters', '_buffers') for name,t in getattr(m, kind).items() if t is not None]
         params = list({id(p): p for p in model.parameters()}.values())
-        self.grads = [(p, p.requires_grad, None if p.grad is None else cpu_clone(p.grad)) for p in params]
+        self.grads = [(p, p.requires_grad, None if p.grad is None else keep(p.grad)) for p in params]
         self.modes = [(m, m.training) for m in model.modules()]
 
     @torch.no_grad()
     def restore(self):
         for m,kind,name,original,saved in self.tensors:
-            current = getattr(m, kind).get(name)
+            saved,current = loaded(saved),getattr(m, kind).get(name)
             if current is None: getattr(m, kind)[name] = current = original
             if current.shape == saved.shape: current.copy_(saved)
             else: current.data = saved.to(current.device, copy=True)
         for p,requires_grad,grad in self.grads:
             p.requires_grad_(requires_grad)
+            grad = loaded(grad)
             if grad is None: p.grad = None
             elif p.grad is not None and p.grad.shape == grad.shape: p.grad.copy_(grad)
             else: p.grad = grad.to(p.device, copy=True)
@@ -54,15 +93,16 @@ class ModelState:
 
 # %% ../nbs/03_snapshot.ipynb #03snapshot-011
 class OptimizerState:
-    "The optimizer object of a `Learner` (or `None`), its per-parameter state and its hyper-parameters, in CPU memory"
-    def __init__(self, opt):
+    "The optimizer object of a `Learner` (or `None`), its per-parameter state (kept by `store`) and its hyper-parameters"
+    def __init__(self, opt, store=None):
         self.opt = opt
         if opt is None: return
+        keep = (store or MemoryStore()).keep
         self.frozen_idx = getattr(opt, 'frozen_idx', None)
         if isinstance(opt, Optimizer):
             self.hypers = cpu_clone([dict(h) for h in opt.hypers])
-            self.state = [(p, cpu_clone(s)) for p,s in opt.state.items()]
-        else: self.state_dict = cpu_clone(opt.state_dict())
+            self.state = [(p, map_tensors(s, keep)) for p,s in opt.state.items()]
+        else: self.state_dict = map_tensors(opt.state_dict(), keep)
 
     def restore(self):
         opt = self.opt
@@ -72,7 +112,7 @@ class OptimizerState:
             for h,saved in zip(opt.hypers, self.hypers): h.clear(); h.update(saved)
             current = dict(opt.state)
             opt.state.clear()
-            for p,s in self.state: opt.state[p] = _copy_into(current.get(p, {}), s, p.device)
+            for p,s in self.state: opt.state[p] = _copy_into(current.get(p, {}), loaded(s), p.device)
         else: opt.load_state_dict(_to_device(self.state_dict, 'cpu'))
 
 # %% ../nbs/03_snapshot.ipynb #03snapshot-012
@@ -135,21 +175,75 @@ def reseed(dls, seed:int):
         if isinstance(g, torch.Generator): g.manual_seed(seed + k)
         else: setattr(owner, attr, random.Random(seed + k))
 
+# %% ../nbs/03_snapshot.ipynb #03snapshot-024c
+snapshot_modes = ('auto', 'memory', 'disk')
+
+def snapshot_bytes(learn) -> int:
+    "Bytes a snapshot of `learn` copies: weights, buffers, gradients and optimizer state"
+    sizes = []
+    count = lambda t: sizes.append(t.nelement()*t.element_size())
+    for m in learn.model.modules():
+        for t in [*m._parameters.values(), *m._buffers.values()]:
+            if t is not None: count(t)
+    for p in learn.model.parameters():
+        if p.grad is not None: count(p.grad)
+    opt = learn.opt
+    if opt is not None: map_tensors(list(opt.state.values()) if isinstance(opt, Optimizer) else opt.state_dict(), count)
+    return sum(sizes)
+
+def _cgroup_room() -> int|None:
+    try:
+        limit = open('/sys/fs/cgroup/memory.max').read().strip()
+        return None if limit == 'max' else int(limit) - int(open('/sys/fs/cgroup/memory.current').read())
+    except (OSError, ValueError): return None
+
+def available_memory() -> int|None:
+    "Bytes of memory new allocations can take (Linux's `MemAvailable`, capped by the cgroup's room), or `None` where unknown"
+    try: meminfo = open('/proc/meminfo').read()
+    except OSError: return None
+    found = [int(line.split()[1])*1024 for line in meminfo.splitlines() if line.startswith('MemAvailable:')]
+    rooms = [b for b in (*found, _cgroup_room()) if b is not None]
+    return min(rooms) if rooms else None
+
+def _gb(n:int) -> str: return f"{n/2**30:.2f} GB"
+
+def choose_store(mode:str, needed:int):
+    "The store for a snapshot of `needed` bytes: memory, or a temporary folder when `mode='auto'` finds memory short"
+    if mode not in snapshot_modes: raise ValueError(f"snapshot ({mode!r}) must be one of {', '.join(map(repr, snapshot_modes))}")
+    available = available_memory()
+    if mode == 'auto':
+        if available is None or needed <= available/2: return MemoryStore()
+        mode = 'disk'
+        warnings.warn(f"the snapshot needs {_gb(needed)}, more than half of the {_gb(available)} of memory available: "
+                      f"keeping it in a temporary folder on disk instead (snapshot='memory' to force memory)", LRFinderWarning, stacklevel=3)
+    if mode == 'disk':
+        free = shutil.disk_usage(tempfile.gettempdir()).free
+        if needed > free:
+            raise MemoryError(f"a snapshot of this learner needs {_gb(needed)}: "
+                              + (f"more than half the memory available ({_gb(available)}) and " if available is not None else "")
+                              + f"more than the free disk space in {tempfile.gettempdir()} ({_gb(free)}); free some, or set TMPDIR to a bigger disk")
+        return DiskStore()
+    return MemoryStore()
+
 # %% ../nbs/03_snapshot.ipynb #03snapshot-025
 learner_attrs = ('dls', 'model', 'loss_func', 'opt', 'lr', 'wd', 'epoch', 'iter', 'train_iter', 'n_epoch', 'n_iter', 'pct_train',
                  'training', 'dl', 'xb', 'yb', 'pred', 'loss', 'loss_grad', 'smooth_loss', 'final_record', 'logger', 'create_mbar')
 
 class Snapshot:
-    "Everything a range test may change on `learn`, held in CPU memory until `restore` puts it back in place"
-    def __init__(self, learn):
-        self.learn = learn
+    "Everything a range test may change on `learn`, kept (in CPU memory, or on disk for a model too big for it) until `restore` puts it back in place"
+    def __init__(self, learn, mode:str='auto'):
+        self.learn,self.store = learn,choose_store(mode, snapshot_bytes(learn))
         self.attrs = {k: learn.__dict__[k] for k in learner_attrs if k in learn.__dict__}
-        self.model,self.opt = ModelState(learn.model),OptimizerState(learn.opt)
+        self.model,self.opt = ModelState(learn.model, self.store),OptimizerState(learn.opt, self.store)
         self.rng,self.data = RNGState(),DataLoaderState(learn.dls)
 
     def restore(self):
-        "Put everything back as it was when the snapshot was taken"
+        "Put everything back as it was when the snapshot was taken (as often as needed, until `close`)"
         for k in learner_attrs:
             if k in self.attrs: setattr(self.learn, k, self.attrs[k])
             else: self.learn.__dict__.pop(k, None)
         for part in (self.model, self.opt, self.rng, self.data): part.restore()
+
+    def close(self):
+        "Free what the snapshot holds (its temporary folder, for one on disk)"
+        self.store.close()

@@ -11,8 +11,9 @@ import torch
 from .core import LRFinderRecord, LRFinderWarning, SuggestedLRs
 
 # %% auto #0
-__all__ = ['our_rules', 'default_suggest_funcs', 'loss_at', 'synthetic_curve', 'minimum', 'steep', 'valley', 'slide',
-           'zero_lag_smooth', 'edge', 'SuggestionMethod', 'prepare_curve', 'rule_name', 'relative_fall', 'suggest']
+__all__ = ['our_rules', 'default_suggest_funcs', 'known_rules', 'loss_at', 'synthetic_curve', 'minimum', 'steep', 'valley',
+           'slide', 'zero_lag_smooth', 'edge', 'SuggestionMethod', 'prepare_curve', 'rule_name', 'noise_level',
+           'relative_fall', 'check_suggest_funcs', 'suggest']
 
 # %% ../nbs/01_suggest.ipynb #01suggest-005
 def _np(x) -> np.ndarray:
@@ -153,28 +154,43 @@ def _record_notes(record:LRFinderRecord):
     return notes
 
 # %% ../nbs/01_suggest.ipynb #01suggest-037
+def noise_level(losses) -> float:
+    "Robust standard deviation of the step-to-step noise of `losses` (from the median absolute difference of neighbours)"
+    steps = np.abs(np.diff(_np(losses)))
+    return float(np.median(steps)/(0.6745*math.sqrt(2))) if len(steps) else 0.
+
 def relative_fall(lrs, losses) -> float:
-    "How far the lag-free smoothed loss falls from its start to its bottom, as a share of where it started"
+    "How far the lag-free smoothed loss falls from its start to its bottom, in units of the loss's step-to-step noise"
     lrs,losses = _np(lrs),_np(losses)
     if len(lrs) < 2: return 0.
     _,top,low = _fall(zero_lag_smooth(lrs, losses))
-    return (top - low)/abs(top) if top else 0.
+    noise = max(noise_level(losses), 1e-12*float(np.abs(losses).max()), 1e-300) # a noiseless curve: rounding is its noise
+    return (top - low)/noise
 
 # %% ../nbs/01_suggest.ipynb #01suggest-039
 default_suggest_funcs = (edge,) # ahead of all of fastai's rules on our benchmark, held-out task included (fastai's default is `valley`)
 
-def suggest(record:LRFinderRecord, suggest_funcs=default_suggest_funcs, skip_start:int|None=None, skip_end:int=5,
-            warn:bool=True, min_fall:float=0.1) -> SuggestedLRs:
-    "Run `suggest_funcs` on the prepared curve of `record`; never `None`, never a crash on a short curve"
+def check_suggest_funcs(suggest_funcs) -> list:
+    "The rules of `suggest_funcs` as a list (`None`: none); a `ValueError` that names the argument for anything that is not a function"
     funcs = [] if suggest_funcs is None else list(suggest_funcs) if isinstance(suggest_funcs, (list, tuple)) else [suggest_funcs]
+    for f in funcs:
+        if callable(f): continue
+        hint = f": pass the function {f}, or SuggestionMethod.{f.capitalize()}, not its name" if isinstance(f, str) and f in known_rules else ""
+        raise ValueError(f"suggest_funcs must hold suggestion functions such as valley or SuggestionMethod.Valley, got {f!r}{hint}")
+    return funcs
+
+def suggest(record:LRFinderRecord, suggest_funcs=default_suggest_funcs, skip_start:int|None=None, skip_end:int=5,
+            warn:bool=True, min_fall:float=3.) -> SuggestedLRs:
+    "Run `suggest_funcs` on the prepared curve of `record`; never `None`, never a crash on a short curve"
+    funcs = check_suggest_funcs(suggest_funcs)
     lrs,losses,notes = prepare_curve(record.lrs, record.smoothed_losses, record.num_it, skip_start, skip_end)
     raw_lrs,raw_losses,_ = prepare_curve(record.lrs, record.losses, record.num_it, skip_start, skip_end)
     notes = _record_notes(record) + notes
     fall = relative_fall(raw_lrs, raw_losses)
     no_clear_valley = bool(funcs) and len(raw_lrs) >= 2 and fall < min_fall
     if no_clear_valley:
-        notes.append(f"no clear valley: the loss fell by only {fall:.1%} (less than {min_fall:.0%}); the model may already be trained, "
-                     f"or end_lr ({record.end_lr}) may be too small")
+        notes.append(f"no clear valley: the loss fell by only {fall:.1f} times its step-to-step noise (less than {min_fall:g}); "
+                     "the model may already be trained" + (f", or end_lr ({record.end_lr}) may be too small" if record.stop_reason == 'num_it' else ""))
     full_lrs,full_losses = _finite_prefix(_np(record.lrs), _np(record.smoothed_losses))
     if funcs and len(lrs) == 0:
         notes.append("no finite loss was recorded: returning the first learning rate of the sweep")
@@ -187,4 +203,13 @@ def suggest(record:LRFinderRecord, suggest_funcs=default_suggest_funcs, skip_sta
         values[name] = float(value)
         points[name] = (float(value), loss_at(value, full_lrs, full_losses))
     if warn and notes: warnings.warn("; ".join(notes), LRFinderWarning, stacklevel=2)
-    return SuggestedLRs(values, points=points, notes=notes, record=record, fall=fall, no_clear_valley=no_clear_valley)
+    return SuggestedLRs(values, points=points, notes=notes, record=record, fall=fall, no_clear_valley=no_clear_valley,
+                        skip=(skip_start, skip_end))
+
+# %% ../nbs/01_suggest.ipynb #01suggest-039c
+known_rules = {f.__name__: f for f in (edge, valley, slide, minimum, steep)}
+
+def _on_demand(func, res:SuggestedLRs) -> float:
+    return suggest(res.record, [func], *res.skip, warn=False)[0]
+
+SuggestedLRs.on_demand.update({name: partial(_on_demand, func) for name,func in known_rules.items()})

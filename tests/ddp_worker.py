@@ -16,13 +16,13 @@ rank, world = int(os.environ['RANK']), int(os.environ['WORLD_SIZE'])
 torch.set_num_threads(1)
 dist.init_process_group('gloo', rank=rank, world_size=world)
 
-import fastai.callback.schedule  # noqa: F401
 from fastai.learner import Learner
-FASTAI_LR_FIND = Learner.lr_find  # before lrfinder_cb replaces it
 from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader
 from fastai.torch_core import set_seed
 import lrfinder_cb  # noqa: F401
+from lrfinder_cb.learner import fastai_finder
+FASTAI_LR_FIND = fastai_finder.lr_find
 
 
 def shard(seed, scale=1.):

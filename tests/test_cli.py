@@ -1,8 +1,8 @@
 "The `lr-find` console script, end to end, as a user runs it."
-import json, shutil, subprocess, textwrap
+import json, os, shutil, subprocess, sys, textwrap
 import pytest
 
-LR_FIND = shutil.which('lr-find')
+LR_FIND = shutil.which('lr-find', path=os.path.dirname(sys.executable)) or shutil.which('lr-find')
 
 
 def run(args, cwd):
@@ -62,3 +62,19 @@ def test_bad_input_is_one_line_not_a_traceback(tmp_path, args, message):
     assert message in out.stderr
     assert 'Traceback' not in out.stderr
     assert [l for l in out.stderr.splitlines() if l.startswith('lr-find: error')], out.stderr
+
+
+@pytest.mark.skipif(LR_FIND is None, reason="the package is not installed (pip install -e .)")
+def test_demo_json_with_repeated_runs(tmp_path):
+    "`--json` and `--runs 3` on whatever stack is installed (they crashed under fastcore 2)"
+    out = run(['--demo', '--num-it', '50', '--runs', '3', '--json', 'r.json'], tmp_path)
+    assert out.returncode == 0, out.stderr
+    data = json.loads((tmp_path/'r.json').read_text())
+    assert data['record']['n_runs'] == 3 and data['record']['settings']['batch_size'] == 64
+    assert 'edge' in out.stdout and 'Warning' not in out.stderr
+
+
+@pytest.mark.skipif(LR_FIND is None, reason="the package is not installed (pip install -e .)")
+def test_help_prints_no_third_party_warning(tmp_path):
+    out = run(['--help'], tmp_path)
+    assert out.returncode == 0 and 'usage: lr-find' in out.stdout and out.stderr == ''

@@ -4,7 +4,8 @@ import math, warnings
 import numpy as np
 import pytest
 import torch
-from fastai.callback.schedule import minimum as fa_minimum, steep as fa_steep, valley as fa_valley, slide as fa_slide
+from lrfinder_cb.learner import fastai_finder
+fa_minimum, fa_steep, fa_valley, fa_slide = fastai_finder.minimum, fastai_finder.steep, fastai_finder.valley, fastai_finder.slide
 from lrfinder_cb.all import LRFinderWarning, minimum, steep, valley, slide
 from helpers import demo_learner, regression_learner, NaNAt, quiet, weights, assert_same_weights
 
@@ -13,13 +14,28 @@ ALL_FASTAI = (fa_minimum, fa_steep, fa_valley, fa_slide)
 
 
 def test_same_curve_and_suggestions_as_fastai(tmp_path, fastai_lr_find):
+    "Without the stop rule (where ours deliberately differs), the same sweep gives the same curve and fastai's rules the same answers"
     theirs_learn, ours_learn = demo_learner(0, path=tmp_path/'a'), demo_learner(0, path=tmp_path/'b')
-    with quiet(theirs_learn): theirs = fastai_lr_find(theirs_learn, num_it=80, show_plot=False, suggest_funcs=ALL_FASTAI)
-    with quiet(ours_learn): ours = ours_learn.lr_find(num_it=80, show_plot=False, suggest_funcs=ALL_OURS)
+    kwargs = dict(num_it=80, end_lr=1., stop_div=False, show_plot=False)
+    with quiet(theirs_learn): theirs = fastai_lr_find(theirs_learn, suggest_funcs=ALL_FASTAI, **kwargs)
+    with quiet(ours_learn): ours = ours_learn.lr_find(suggest_funcs=ALL_OURS, **kwargs)
+    assert len(ours_learn.recorder.lrs) == len(theirs_learn.recorder.lrs) == 80
     assert ours_learn.recorder.lrs == pytest.approx([float(lr) for lr in theirs_learn.recorder.lrs], rel=1e-12)
     np.testing.assert_allclose(ours_learn.recorder.losses, [float(l) for l in theirs_learn.recorder.losses], rtol=1e-5)
     assert ours._fields == theirs._fields == ('minimum', 'steep', 'valley', 'slide')
     np.testing.assert_allclose(list(ours), list(theirs), rtol=1e-6)
+
+
+def test_fastai_curve_is_the_start_of_ours(tmp_path, fastai_lr_find):
+    "With the stop rule on, the same steps; on a fresh model ours stops within a few steps of fastai's `4 x best` (it measures the rise against the fall)"
+    theirs_learn, ours_learn = demo_learner(0, path=tmp_path/'a'), demo_learner(0, path=tmp_path/'b')
+    with quiet(theirs_learn): fastai_lr_find(theirs_learn, num_it=80, show_plot=False)
+    with quiet(ours_learn): ours_learn.lr_find(num_it=80, show_plot=False)
+    theirs_losses, ours_losses = [float(l) for l in theirs_learn.recorder.losses], ours_learn.recorder.losses
+    assert len(theirs_losses) < 80 and ours_learn.recorder.lr_find_record.stop_reason == 'diverged'
+    n = min(len(ours_losses), len(theirs_losses))
+    assert abs(len(ours_losses) - len(theirs_losses)) <= 5 and np.isfinite(ours_losses).all()
+    np.testing.assert_allclose(ours_losses[:n], theirs_losses[:n], rtol=1e-5)
 
 
 def test_fastai_writes_to_learn_path_ours_does_not(tmp_path, fastai_lr_find):

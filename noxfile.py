@@ -1,0 +1,65 @@
+"""The test command: `nox` runs every supported dependency stack, each in a fresh virtual environment installed with pip.
+
+- newest: what `pip install lrfinder_cb` resolves to today (newest fastai, fastcore 2, torch within this machine's cap), plus test tools;
+          pytest, which also runs every notebook (tests/test_notebooks.py, as nbdev_test would: nbdev 2 cannot import under fastcore 2).
+- oldest: the lowest version of every dependency pyproject.toml declares (`>=` read as `==`); pytest and the notebooks as above.
+- nbdev:  the nbdev 2 development stack; fails if `nbdev_clean` or `nbdev_export` would change tracked files, then runs
+          `nbdev_test` and pytest (without the notebook runner, which would repeat nbdev_test).
+"""
+import tomllib
+from pathlib import Path
+import nox
+
+nox.options.default_venv_backend = 'venv'
+nox.options.sessions = ['nbdev', 'newest', 'oldest']
+nox.options.error_on_missing_interpreters = True
+
+PYPROJECT = tomllib.loads(Path('pyproject.toml').read_text())
+# Not ours to declare, but pinned with the oldest torch so that pip does not walk back through every torchvision release to find the match.
+OLDEST_COMPANIONS = {'torch==2.0.0': ['torchvision==0.15.1']}
+STACK = ("import sys, fastai, fastcore, torch, numpy, matplotlib, sklearn; "
+         "print(f'stack: python {sys.version.split()[0]}, fastai {fastai.__version__}, fastcore {fastcore.__version__}, '"
+         "f'torch {torch.__version__}, numpy {numpy.__version__}, matplotlib {matplotlib.__version__}, scikit-learn {sklearn.__version__}')")
+ENV = {'MPLBACKEND': 'Agg'}
+
+
+def floors() -> list:
+    "Every dependency of pyproject.toml pinned to its declared lower bound"
+    pins = []
+    for req in PYPROJECT['project']['dependencies']:
+        name, sep, version = req.partition('>=')
+        if not sep: raise ValueError(f"dependency {req!r} has no lower bound: declare one so that the oldest stack can test it")
+        pin = f"{name}=={version.split(',')[0]}"
+        pins += [pin, *OLDEST_COMPANIONS.get(pin, [])]
+    return pins
+
+
+def show_stack(session):
+    session.run('python', '-c', STACK, env=ENV)
+
+
+@nox.session
+def newest(session):
+    session.install('--upgrade', '-e', '.[test]')
+    show_stack(session)
+    session.run('pytest', *session.posargs, env=ENV)
+
+
+@nox.session
+def oldest(session):
+    session.install('-e', '.[test]', *floors())
+    show_stack(session)
+    session.run('pytest', *session.posargs, env=ENV)
+
+
+@nox.session
+def nbdev(session):
+    session.install('-e', '.[dev]')
+    show_stack(session)
+    session.run('nbdev_clean')
+    session.run('nbdev_export')
+    changed = session.run('git', 'status', '--porcelain', silent=True, external=True)
+    if changed.strip():
+        session.error(f"nbdev_clean/nbdev_export changed the tree: notebooks and library are out of sync (commit the result):\n{changed}")
+    session.run('nbdev_test', '--n_workers', '2', env=ENV)
+    session.run('pytest', '--ignore=tests/test_notebooks.py', *session.posargs, env=ENV)
