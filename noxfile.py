@@ -15,8 +15,9 @@ nox.options.sessions = ['nbdev', 'newest', 'oldest']
 nox.options.error_on_missing_interpreters = True
 
 PYPROJECT = tomllib.loads(Path('pyproject.toml').read_text())
-# Not ours to declare, but pinned with the oldest torch so that pip does not walk back through every torchvision release to find the match.
-OLDEST_COMPANIONS = {'torch==2.0.0': ['torchvision==0.15.1']}
+# Not ours to declare, but pinned with the oldest torch: torchvision so that pip does not walk back through every release to find the match,
+# accelerate (a test tool, for fastai's `distrib_ctx`) because its newest releases call `torch.cpu.device_count`, which torch 2.0 lacks.
+OLDEST_COMPANIONS = {'torch==2.0.0': ['torchvision==0.15.1', 'accelerate==0.21.0']}
 STACK = ("import sys, fastai, fastcore, torch, numpy, matplotlib, sklearn; "
          "print(f'stack: python {sys.version.split()[0]}, fastai {fastai.__version__}, fastcore {fastcore.__version__}, '"
          "f'torch {torch.__version__}, numpy {numpy.__version__}, matplotlib {matplotlib.__version__}, scikit-learn {sklearn.__version__}')")
