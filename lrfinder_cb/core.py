@@ -8,7 +8,8 @@ import math
 import numpy as np
 
 # %% auto #0
-__all__ = ['LRFinderWarning', 'ema_step', 'smooth_losses', 'lr_multiplier', 'LRFinderRecord', 'SuggestedLRs']
+__all__ = ['LRFinderWarning', 'ema_step', 'smooth_losses', 'lr_multiplier', 'as_array', 'zero_lag_smooth', 'LRFinderRecord',
+           'SuggestedLRs']
 
 # %% ../nbs/00_core.ipynb #00core-006
 class LRFinderWarning(UserWarning):
@@ -33,6 +34,55 @@ def smooth_losses(losses, beta:float=0.98) -> list:
 def lr_multiplier(ratio:float, pos:float, schedule:str='exp') -> float:
     "How far the learning rate has grown at `pos` (0 to 1) of a sweep whose `end_lr/start_lr` is `ratio`"
     return ratio**pos if schedule == 'exp' else 1 + (ratio-1)*pos
+
+# %% ../nbs/00_core.ipynb #00core-015c
+def as_array(x) -> np.ndarray:
+    "`x` (a list, an array, a CPU tensor) as a flat float64 array"
+    if hasattr(x, 'detach'): x = x.detach().cpu().double().numpy()
+    return np.asarray(x, dtype=np.float64).reshape(-1)
+
+def _even_step(x:np.ndarray) -> float|None:
+    "The common step of `x` when it is evenly spaced (an exponential sweep on the log axis), else `None`"
+    if len(x) < 3: return None
+    steps = np.diff(x)
+    return float(steps.mean()) if np.allclose(steps, steps.mean(), rtol=1e-6, atol=1e-12) else None
+
+def _gauss_fft(values:np.ndarray, offsets:np.ndarray) -> np.ndarray:
+    "`sum_j values[j]*exp(-offsets[i-j]**2/2)` for every i, by FFT: `offsets` holds the n-1 negative, zero and n-1 positive lags"
+    n = len(values)
+    size = 1 << int(np.ceil(np.log2(3*n - 2)))
+    kernel = np.exp(-0.5*offsets**2)
+    full = np.fft.irfft(np.fft.rfft(values, size)*np.fft.rfft(kernel, size), size)
+    return full[n-1:2*n-1]
+
+def _gauss_windowed(x:np.ndarray, losses:np.ndarray, sigma:float, chunk:int=512) -> np.ndarray:
+    "The same average for uneven spacing: each point sums only its neighbours within 8 `sigma`, a chunk of points at a time"
+    res = np.empty(len(x))
+    lo,hi = np.searchsorted(x, x - 8*sigma),np.searchsorted(x, x + 8*sigma, side='right')
+    for start in range(0, len(x), chunk):
+        stop = min(start + chunk, len(x))
+        a,b = lo[start:stop].min(),hi[start:stop].max()
+        w = np.exp(-0.5*((x[start:stop, None] - x[None, a:b])/sigma)**2)
+        res[start:stop] = (w @ losses[a:b])/w.sum(1)
+    return res
+
+_last_smooth = [None, None] # the key and result of the last call: `suggest`, its rules and the plot read one curve, computed once
+
+def zero_lag_smooth(lrs, losses, sigma:float=1/3) -> np.ndarray:
+    "Gaussian-weighted average of `losses` over log10(lr), `sigma` decades wide, looking both ways: smooth, without an EMA's lag"
+    x,losses = np.log10(as_array(lrs)),as_array(losses)
+    key = (x.tobytes(), losses.tobytes(), sigma)
+    if _last_smooth[0] == key: return _last_smooth[1].copy()
+    step = _even_step(x)
+    if step is None:
+        order = np.argsort(x, kind='stable')
+        res = np.empty(len(x))
+        res[order] = _gauss_windowed(x[order], losses[order], sigma)
+    else:
+        offsets = np.arange(-(len(x)-1), len(x))*step/sigma
+        res = _gauss_fft(losses, offsets)/_gauss_fft(np.ones(len(x)), offsets)
+    _last_smooth[:] = key,res
+    return res.copy()
 
 # %% ../nbs/00_core.ipynb #00core-018
 class LRFinderRecord:
@@ -139,7 +189,8 @@ class SuggestedLRs(tuple):
         values = dict(values or {})
         res = super().__new__(_with_fields(tuple(values)), tuple(float(v) for v in values.values()))
         res.points,res.notes,res.record = dict(points or {}),list(notes),record
-        for k,v in {**dict(fall=None, no_clear_valley=False, runs=[], spread={}, skip=(None, 5)), **extra}.items(): setattr(res, k, v)
+        defaults = dict(fall=None, no_clear_valley=False, runs=[], spread={}, skip=(None, 5), curves={}, read={}, regions=None, range=None)
+        for k,v in {**defaults, **extra}.items(): setattr(res, k, v)
         return res
 
     def __getattr__(self, name):
@@ -167,6 +218,12 @@ class SuggestedLRs(tuple):
         return res
 
     def _asdict(self) -> dict: return dict(zip(self._fields, self))
+
+    def slice(self) -> slice:
+        "`slice(lo, hi)` of `range`, for discriminative learning rates after `unfreeze()`"
+        if self.range is None:
+            raise ValueError("this result has no range: the curve showed no clear valley (see `notes`), so there is no span to call safe")
+        return slice(*self.range)
 
     def per_group(self, name:str|None=None) -> list:
         "Suggestion `name` (default: the first) for every parameter group: each group's learning rate at the step where the last group's had that value"

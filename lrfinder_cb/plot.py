@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 from fastcore.basics import patch
 from fastcore.imports import IN_NOTEBOOK
 from fastai.learner import Recorder
-from .core import SuggestedLRs
+from .core import SuggestedLRs, zero_lag_smooth
 from .suggest import loss_at
 
 # %% auto #0
@@ -18,56 +18,108 @@ __all__ = []
 # %% ../nbs/02_plot.ipynb #02plot-005
 def _marker_label(name, value): return f"{name}: {value:.2e}"
 
-def _curve(recorder):
-    "The learning rates, smoothed and raw losses to draw (raw is `None` for a curve recorded by fastai's own finder)"
-    record = getattr(recorder, 'lr_find_record', None)
-    if record is not None: return np.array(record.lrs), np.array(record.smoothed_losses), np.array(record.losses), record
-    lrs = getattr(recorder, 'lrs', None)
-    if not lrs: raise ValueError("there is no range test to plot: run `learn.lr_find()` (or fit with an `LRFinder` callback) first")
-    return np.array([float(v) for v in lrs]), np.array([float(v) for v in recorder.losses]), None, None
+def _thin(n:int, most:int=2000) -> slice:
+    "Every k-th point, so that at most `most` are drawn"
+    return slice(None, None, max(1, -(-n//most)))
 
-def _markers(suggestions, nms, lrs, losses):
-    "(label, x, y) for each suggestion: y read off the drawn curve at x, the value returned"
+def _curves(recorder, suggestions) -> dict:
+    "The curves to draw, as `(lrs, losses)`: raw, fastai's EMA and lag-free (`None` where there is none), and the record"
+    record = getattr(recorder, 'lr_find_record', None)
+    if record is None:
+        lrs = getattr(recorder, 'lrs', None)
+        if not lrs: raise ValueError("there is no range test to plot: run `learn.lr_find()` (or fit with an `LRFinder` callback) first")
+        curve = (np.array([float(v) for v in lrs]), np.array([float(v) for v in recorder.losses]))
+        return dict(record=None, raw=None, ema=curve, lag_free=None)
+    lrs,raw = np.array(record.lrs, dtype=float),np.array(record.losses, dtype=float)
+    finite = np.cumprod(np.isfinite(raw)).astype(bool)
+    if isinstance(suggestions, SuggestedLRs) and suggestions.curves: lag_free = suggestions.curves['lag_free']
+    else: lag_free = (lrs[finite], zero_lag_smooth(lrs[finite], raw[finite])) if finite.sum() >= 2 else None
+    if lag_free is not None and len(lag_free[0]) < 2: lag_free = None
+    return dict(record=record, raw=(lrs, raw), ema=(lrs, np.array(record.smoothed_losses, dtype=float)), lag_free=lag_free)
+
+def _markers(suggestions, nms, curves) -> list:
+    "(label, x, y, curve) for each suggestion: x the value returned, y on the curve its rule read"
     if isinstance(suggestions, SuggestedLRs):
-        return [(_marker_label(n, v), v, suggestions.points.get(n, (v, loss_at(v, lrs, losses)))[1]) for n,v in suggestions._asdict().items()]
+        res = []
+        for n,v in suggestions._asdict().items():
+            kind = suggestions.read.get(n, 'ema') if curves['lag_free'] is not None else 'ema'
+            y = suggestions.points[n][1] if n in suggestions.points else loss_at(v, *curves[kind])
+            res.append((_marker_label(n, v), v, y, kind))
+        return res
     nms = nms or [f"suggestion {i}" for i in range(len(suggestions))]
-    return [(_marker_label(n, float(x)), float(x), float(y)) for (x,y),n in zip(suggestions, nms)]
+    return [(_marker_label(n, float(x)), float(x), float(y), 'ema') for (x,y),n in zip(suggestions, nms)]
 
 # %% ../nbs/02_plot.ipynb #02plot-007
-def _fit_ylim(ax, smoothed, raw=None, band=None, end=None):
-    finite = smoothed[np.isfinite(smoothed)]
-    if not len(finite): return
+def _fit_ylim(ax, ys:list) -> tuple:
+    "Fit the y-axis to the finite values of `ys` (arrays), with a margin; return its bottom and top"
+    finite = np.concatenate([np.asarray(y, dtype=float).ravel() for y in ys])
+    finite = finite[np.isfinite(finite)]
+    if not len(finite): return -np.inf,np.inf
     low,high = finite.min(),finite.max()
-    if band is not None: low,high = min(low, np.nanmin(band[0][:end])),max(high, np.nanmax(band[1][:end]))
-    if raw is not None and np.isfinite(raw).any(): low = min(low, np.nanmin(np.where(np.isfinite(raw), raw, np.inf)))
     pad = 0.05*(high-low) or 0.05*abs(high) or 0.05
     ax.set_ylim(low-pad, high+pad)
+    return low-pad,high+pad
+
+_region_style = dict(flat=('0.6', 'too low'), falling=('C2', 'falling'), rising=('C3', 'too high'))
+
+def _draw_regions(ax, suggestions):
+    "Shade and label the regions and bracket the range of `suggestions`; say so when there is no clear valley"
+    if not isinstance(suggestions, SuggestedLRs): return
+    if suggestions.regions is None:
+        if suggestions.no_clear_valley: ax.text(0.5, 0.5, 'no clear valley', transform=ax.transAxes, ha='center', color='0.4', fontsize=10)
+        return
+    top = ax.get_xaxis_transform()
+    for name,(lo,hi) in suggestions.regions.items():
+        if hi <= lo: continue
+        color,label = _region_style[name]
+        ax.axvspan(lo, hi, color=color, alpha=0.08, lw=0)
+        ax.text(np.sqrt(lo*hi), 0.98, label, transform=top, ha='center', va='top', fontsize=7, color=color)
+    lo,hi = suggestions.range
+    ax.plot([lo, hi], [0.03, 0.03], transform=top, color='C2', lw=2, marker='|', markersize=8, label=f"range: {lo:.1e} to {hi:.1e}")
 
 # %% ../nbs/02_plot.ipynb #02plot-008
 @patch
 def plot_lr_find(self:Recorder, skip_end:int=5, return_fig:bool=True, suggestions=None, nms=None, ax=None, save_path=None,
-                 show_raw:bool=True, **kwargs):
-    "Plot loss against learning rate from the last range test, with each suggestion marked at its value; return the `Figure`"
-    lrs,smoothed,raw,record = _curve(self)
+                 show_raw:bool=True, smoothing:str='lag_free', **kwargs):
+    "Plot loss against learning rate from the last range test, with each suggestion marked at its value, on the curve its rule read; return the `Figure`"
+    if smoothing not in ('lag_free', 'ema'): raise ValueError(f"smoothing ({smoothing!r}) must be 'lag_free' (ours) or 'ema' (fastai's)")
     if suggestions is None: suggestions = getattr(self, 'suggested_lrs', None)
-    end = max(len(lrs)-skip_end, 1) if skip_end else len(lrs)
+    curves = _curves(self, suggestions)
+    record,markers = curves['record'],_markers(suggestions or [], nms, curves)
+    solid = 'lag_free' if smoothing == 'lag_free' and curves['lag_free'] is not None else 'ema'
     if ax is None: fig,ax = plt.subplots(1, 1, **kwargs)
     else: fig = ax.figure
-    if show_raw and raw is not None: ax.plot(lrs[:end], raw[:end], color='C0', alpha=0.25, lw=1, label='raw loss')
+    lrs,ema = curves['ema']
+    end = max(len(lrs)-skip_end, 1) if skip_end else len(lrs)
+    if show_raw and curves['raw'] is not None:
+        every = _thin(len(lrs))
+        ax.plot(lrs[every], curves['raw'][1][every], color='C0', alpha=0.25, lw=1, label='raw loss')
     if record is not None and record.band is not None:
         ax.fill_between(lrs[:end], record.band[0][:end], record.band[1][:end], color='C0', alpha=0.15, lw=0,
                         label=f'10-90% of {len(record.runs)} runs')
-    ax.plot(lrs[:end], smoothed[:end], color='C0', label='smoothed loss' if raw is not None else 'loss')
-    for i,(label,x,y) in enumerate(_markers(suggestions or [], nms, lrs, smoothed)):
-        ax.plot(x, y, 'o', color=f"C{i+1}", markersize=8, label=label, zorder=3)
-    _fit_ylim(ax, smoothed[:end], raw[:end] if show_raw and raw is not None else None,
-              record.band if record is not None and record.band is not None else None, end)
+    shown = []
+    if solid == 'lag_free':
+        ax.plot(*curves['lag_free'], color='C0', lw=2, label='loss, smoothed without lag'); shown.append(curves['lag_free'][1])
+    if solid == 'ema' or any(kind == 'ema' for *_,kind in markers):
+        style = dict(color='C0', lw=2) if solid == 'ema' else dict(color='0.45', lw=1, ls='--')
+        label = ('smoothed loss (EMA, as fastai)' if record is not None else 'loss') if solid == 'ema' else "EMA (what fastai's rules read)"
+        ax.plot(lrs[:end], ema[:end], label=label, **style)
+        if solid == 'ema': shown.append(ema[:end])
+    for i,(label,x,y,_) in enumerate(markers): ax.plot(x, y, 'o', color=f"C{i+1}", markersize=8, label=label, zorder=3)
+    band = [record.band[0][:end], record.band[1][:end]] if record is not None and record.band is not None else []
+    bottom,top = _fit_ylim(ax, shown + band + [[y for *_,y,_ in markers]])
+    if show_raw and curves['raw'] is not None:
+        raw = curves['raw'][1]
+        for outside,edge,mark,where in ((raw > top, top, '^', 'above'), (raw < bottom, bottom, 'v', 'below')):
+            if outside.any(): ax.plot(lrs[outside], np.full(outside.sum(), edge), mark, color='C0', alpha=0.5, markersize=4, clip_on=False,
+                                      label=f'raw loss {where} the plot')
     ax.set_xscale('log')
+    _draw_regions(ax, suggestions)
     n_groups = len(record.group_lrs[0]) if record is not None and record.group_lrs else 1
     ax.set_xlabel('Learning Rate' if n_groups == 1 else f'Learning Rate (last of {n_groups} parameter groups)'); ax.set_ylabel('Loss')
     if record is not None and record.stop_reason and record.lrs:
         ax.axvline(record.lrs[-1], color='grey', ls=':', lw=1, label=f"stopped ({record.stop_reason}) at {record.lrs[-1]:.2e}")
-    ax.legend(loc='best', fontsize=8)
+    ax.legend(loc='best', fontsize=7)
     if save_path is not None: fig.savefig(save_path, bbox_inches='tight')
     if not return_fig: return None
     if IN_NOTEBOOK: plt.close(fig) # shown once, as the returned value

@@ -4,16 +4,16 @@
 
 # %% ../nbs/01_suggest.ipynb #01suggest-001
 from __future__ import annotations
-import math, warnings
+import bisect, math, warnings
 from functools import partial
 import numpy as np
 import torch
-from .core import LRFinderRecord, LRFinderWarning, SuggestedLRs
+from .core import LRFinderRecord, LRFinderWarning, SuggestedLRs, zero_lag_smooth
 
 # %% auto #0
-__all__ = ['our_rules', 'default_suggest_funcs', 'known_rules', 'loss_at', 'synthetic_curve', 'minimum', 'steep', 'valley',
-           'slide', 'zero_lag_smooth', 'edge', 'SuggestionMethod', 'prepare_curve', 'rule_name', 'noise_level',
-           'relative_fall', 'check_suggest_funcs', 'suggest']
+__all__ = ['region_names', 'our_rules', 'default_suggest_funcs', 'known_rules', 'loss_at', 'synthetic_curve', 'minimum', 'steep',
+           'valley', 'slide', 'edge', 'find_regions', 'safe_range', 'SuggestionMethod', 'prepare_curve', 'rule_name',
+           'noise_level', 'relative_fall', 'check_suggest_funcs', 'suggest']
 
 # %% ../nbs/01_suggest.ipynb #01suggest-005
 def _np(x) -> np.ndarray:
@@ -54,13 +54,20 @@ def steep(lrs, losses, num_it:int=None):
     return _suggestion(lrs[np.argmin(slopes)], lrs, losses)
 
 # %% ../nbs/01_suggest.ipynb #01suggest-015
+def _decreasing_runs(losses:np.ndarray) -> np.ndarray:
+    "Length of the longest strictly decreasing subsequence ending at each point, in O(n log n) (patience sorting on `-losses`)"
+    tails,runs = [],np.empty(len(losses), dtype=int)
+    for i,v in enumerate(-losses):
+        pos = bisect.bisect_left(tails, v)
+        if pos == len(tails): tails.append(v)
+        else: tails[pos] = v
+        runs[i] = pos + 1
+    return runs
+
 def valley(lrs, losses, num_it:int=None):
     "A learning rate about halfway into the longest valley of the loss"
     lrs,losses = _np(lrs),_np(losses)
-    run = np.ones(len(losses), dtype=int) # length of the longest decreasing sequence ending at each point
-    for i in range(1, len(losses)):
-        higher = losses[:i] > losses[i]
-        if higher.any(): run[i] = run[:i][higher].max() + 1
+    run = _decreasing_runs(losses)
     end = int(np.argmax(run))
     start = end - run[end]
     third = (end-start)/3
@@ -80,30 +87,43 @@ def slide(lrs, losses, num_it:int=None, lr_diff:int=15, thresh:float=.005, adjus
         right,left = right-1,left-1
     return _suggestion(lr*adjust_value, lrs, losses)
 
-# %% ../nbs/01_suggest.ipynb #01suggest-022
-def zero_lag_smooth(lrs, losses, sigma:float=1/3) -> np.ndarray:
-    "Gaussian-weighted average of `losses` over log10(lr), `sigma` decades wide, looking both ways: smooth, without an EMA's lag"
-    x,losses = np.log10(_np(lrs)),_np(losses)
-    weights = np.exp(-0.5*((x[:, None] - x[None, :])/sigma)**2)
-    return (weights @ losses)/weights.sum(1)
-
 # %% ../nbs/01_suggest.ipynb #01suggest-023
 def _fall(smooth:np.ndarray):
     "Index of the bottom, the level the curve fell from, and the level at the bottom"
     bottom = int(np.argmin(smooth))
     return bottom, float(np.median(smooth[:max(3, bottom//5 + 1)])), float(smooth[bottom])
 
+def _fall_done(smooth:np.ndarray, frac:float) -> int:
+    "Index of the first point at which `frac` of the fall to the bottom is done"
+    bottom,top,low = _fall(smooth)
+    done = np.flatnonzero(smooth[:bottom+1] <= top - frac*(top - low))
+    return int(done[0]) if len(done) else bottom
+
+def _edge_of(lrs:np.ndarray, smooth:np.ndarray, frac:float=0.9, max_step:float=2.) -> float:
+    return float(min(lrs[int(np.argmin(smooth))], max_step*lrs[_fall_done(smooth, frac)]))
+
 def edge(lrs, losses, num_it:int=None, frac:float=0.9, max_step:float=2., sigma:float=1/3):
     "The bottom of the lag-free smoothed loss, but at most `max_step` times the learning rate where `frac` of its fall was done"
     lrs,losses = _np(lrs),_np(losses)
     if len(lrs) < 2: return _suggestion(lrs[0], lrs, losses)
-    smooth = zero_lag_smooth(lrs, losses, sigma)
-    bottom,top,low = _fall(smooth)
-    done = np.flatnonzero(smooth[:bottom+1] <= top - frac*(top - low))
-    near_edge = lrs[done[0] if len(done) else bottom]
-    return _suggestion(min(lrs[bottom], max_step*near_edge), lrs, losses)
+    return _suggestion(_edge_of(lrs, zero_lag_smooth(lrs, losses, sigma), frac, max_step), lrs, losses)
 
-edge.curve = 'raw' # `suggest` gives this rule the raw losses, not the smoothed ones
+edge.curve = 'raw' # `suggest` gives this rule the raw losses (it smooths them without lag), not fastai's EMA
+
+# %% ../nbs/01_suggest.ipynb #01suggest-026c
+region_names = ('flat', 'falling', 'rising')
+
+def find_regions(lrs, smooth) -> dict:
+    "Learning-rate spans `(lo, hi)` of the flat start, the fall and the rise of a lag-free smoothed curve"
+    lrs,smooth = _np(lrs),_np(smooth)
+    first,bottom = _fall_done(smooth, 0.1),int(np.argmin(smooth))
+    bounds = [lrs[0], lrs[first], lrs[bottom], lrs[-1]]
+    return {name: (float(bounds[i]), float(bounds[i+1])) for i,name in enumerate(region_names)}
+
+def safe_range(lrs, smooth) -> tuple:
+    "From the start of the fall to `edge`'s suggestion: the learning rates we call safe to train at"
+    lrs,smooth = _np(lrs),_np(smooth)
+    return float(lrs[_fall_done(smooth, 0.1)]), _edge_of(lrs, smooth)
 
 # %% ../nbs/01_suggest.ipynb #01suggest-027
 class SuggestionMethod:
@@ -188,6 +208,9 @@ def suggest(record:LRFinderRecord, suggest_funcs=default_suggest_funcs, skip_sta
     notes = _record_notes(record) + notes
     fall = relative_fall(raw_lrs, raw_losses)
     no_clear_valley = bool(funcs) and len(raw_lrs) >= 2 and fall < min_fall
+    lag_free = zero_lag_smooth(raw_lrs, raw_losses) if len(raw_lrs) >= 2 else raw_losses # computed once: `edge` and the plot read it too
+    clear = len(raw_lrs) >= 2 and fall >= min_fall
+    regions,span = (find_regions(raw_lrs, lag_free), safe_range(raw_lrs, lag_free)) if clear else (None, None)
     if no_clear_valley:
         notes.append(f"no clear valley: the loss fell by only {fall:.1f} times its step-to-step noise (less than {min_fall:g}); "
                      "the model may already be trained" + (f", or end_lr ({record.end_lr}) may be too small" if record.stop_reason == 'num_it' else ""))
@@ -195,16 +218,18 @@ def suggest(record:LRFinderRecord, suggest_funcs=default_suggest_funcs, skip_sta
     if funcs and len(lrs) == 0:
         notes.append("no finite loss was recorded: returning the first learning rate of the sweep")
     elif funcs and len(lrs) < 10: notes.append(f"the curve has only {len(lrs)} usable points: treat the suggestions as rough")
-    values,points = {},{}
+    curves = dict(lag_free=(raw_lrs, lag_free), ema=(full_lrs, full_losses))
+    values,points,read = {},{},{}
     for name,func in zip(_unique_names(funcs), funcs):
-        curve = (raw_lrs, raw_losses) if getattr(func, 'curve', 'smoothed') == 'raw' else (lrs, losses)
+        raw = getattr(func, 'curve', 'smoothed') == 'raw'
+        curve = (raw_lrs, raw_losses) if raw else (lrs, losses)
         if len(curve[0]): value = func(torch.tensor(curve[0]), torch.tensor(curve[1]), record.num_it)[0]
         else: value = record.lrs[0] if record.lrs else float(np.ravel(record.start_lr)[-1]) # the last group's, as plotted
-        values[name] = float(value)
-        points[name] = (float(value), loss_at(value, full_lrs, full_losses))
+        values[name],read[name] = float(value),'lag_free' if raw and len(raw_lrs) else 'ema'
+        points[name] = (float(value), loss_at(value, *curves[read[name]])) # on the curve the rule read
     if warn and notes: warnings.warn("; ".join(notes), LRFinderWarning, stacklevel=2)
     return SuggestedLRs(values, points=points, notes=notes, record=record, fall=fall, no_clear_valley=no_clear_valley,
-                        skip=(skip_start, skip_end))
+                        skip=(skip_start, skip_end), curves=curves, read=read, regions=regions, range=span)
 
 # %% ../nbs/01_suggest.ipynb #01suggest-039c
 known_rules = {f.__name__: f for f in (edge, valley, slide, minimum, steep)}
