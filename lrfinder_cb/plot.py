@@ -98,8 +98,10 @@ def plot_lr_find(self:Recorder, skip_end:int=5, return_fig:bool=True, suggestion
         ax.fill_between(lrs[:end], record.band[0][:end], record.band[1][:end], color='C0', alpha=0.15, lw=0,
                         label=f'10-90% of {len(record.runs)} runs')
     shown = []
-    if solid == 'lag_free':
-        ax.plot(*curves['lag_free'], color='C0', lw=2, label='loss, smoothed without lag'); shown.append(curves['lag_free'][1])
+    if solid == 'lag_free' or curves['lag_free'] is not None and any(kind == 'lag_free' for *_,kind in markers):
+        style = dict(color='C0', lw=2) if solid == 'lag_free' else dict(color='C1', lw=1, ls='--')
+        ax.plot(*curves['lag_free'], label='loss, smoothed without lag', **style)
+        if solid == 'lag_free': shown.append(curves['lag_free'][1])
     if solid == 'ema' or any(kind == 'ema' for *_,kind in markers):
         style = dict(color='C0', lw=2) if solid == 'ema' else dict(color='0.45', lw=1, ls='--')
         label = ('smoothed loss (EMA, as fastai)' if record is not None else 'loss') if solid == 'ema' else "EMA (what fastai's rules read)"

@@ -13,7 +13,7 @@ from .core import LRFinderRecord, LRFinderWarning, SuggestedLRs, zero_lag_smooth
 # %% auto #0
 __all__ = ['region_names', 'our_rules', 'default_suggest_funcs', 'known_rules', 'loss_at', 'synthetic_curve', 'minimum', 'steep',
            'valley', 'slide', 'edge', 'find_regions', 'safe_range', 'SuggestionMethod', 'prepare_curve', 'rule_name',
-           'noise_level', 'relative_fall', 'check_suggest_funcs', 'suggest']
+           'noise_level', 'smoothing_width', 'relative_fall', 'check_suggest_funcs', 'suggest']
 
 # %% ../nbs/01_suggest.ipynb #01suggest-005
 def _np(x) -> np.ndarray:
@@ -179,12 +179,19 @@ def noise_level(losses) -> float:
     steps = np.abs(np.diff(_np(losses)))
     return float(np.median(steps)/(0.6745*math.sqrt(2))) if len(steps) else 0.
 
+def smoothing_width(lrs, sigma:float=1/3) -> float:
+    "How many points the lag-free average effectively spans in the middle of the sweep: `(sum w)**2/sum w**2` of its weights"
+    x = np.log10(_np(lrs))
+    w = np.exp(-0.5*((x - x[len(x)//2])/sigma)**2)
+    return float(w.sum()**2/(w**2).sum())
+
 def relative_fall(lrs, losses) -> float:
-    "How far the lag-free smoothed loss falls from its start to its bottom, in units of the loss's step-to-step noise"
+    "How far the lag-free smoothed loss falls from its start to its bottom, in units of the smoothed curve's noise"
     lrs,losses = _np(lrs),_np(losses)
     if len(lrs) < 2: return 0.
     _,top,low = _fall(zero_lag_smooth(lrs, losses))
-    noise = max(noise_level(losses), 1e-12*float(np.abs(losses).max()), 1e-300) # a noiseless curve: rounding is its noise
+    noise = noise_level(losses)/math.sqrt(smoothing_width(lrs))
+    noise = max(noise, 1e-12*float(np.abs(losses).max()), 1e-300) # a noiseless curve: rounding is its noise
     return (top - low)/noise
 
 # %% ../nbs/01_suggest.ipynb #01suggest-039
@@ -200,7 +207,7 @@ def check_suggest_funcs(suggest_funcs) -> list:
     return funcs
 
 def suggest(record:LRFinderRecord, suggest_funcs=default_suggest_funcs, skip_start:int|None=None, skip_end:int=5,
-            warn:bool=True, min_fall:float=3.) -> SuggestedLRs:
+            warn:bool=True, min_fall:float=4.) -> SuggestedLRs:
     "Run `suggest_funcs` on the prepared curve of `record`; never `None`, never a crash on a short curve"
     funcs = check_suggest_funcs(suggest_funcs)
     lrs,losses,notes = prepare_curve(record.lrs, record.smoothed_losses, record.num_it, skip_start, skip_end)
@@ -212,7 +219,7 @@ def suggest(record:LRFinderRecord, suggest_funcs=default_suggest_funcs, skip_sta
     clear = len(raw_lrs) >= 2 and fall >= min_fall
     regions,span = (find_regions(raw_lrs, lag_free), safe_range(raw_lrs, lag_free)) if clear else (None, None)
     if no_clear_valley:
-        notes.append(f"no clear valley: the loss fell by only {fall:.1f} times its step-to-step noise (less than {min_fall:g}); "
+        notes.append(f"no clear valley: the loss fell by only {fall:.1f} times the noise of its smoothed curve (less than {min_fall:g}); "
                      "the model may already be trained" + (f", or end_lr ({record.end_lr}) may be too small" if record.stop_reason == 'num_it' else ""))
     full_lrs,full_losses = _finite_prefix(_np(record.lrs), _np(record.smoothed_losses))
     if funcs and len(lrs) == 0:
