@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_callback.ipynb #04callback-001
 from __future__ import annotations
-import math, warnings
+import itertools, math, warnings
 import numpy as np
 import torch
 from fastai.callback.core import Callback, CancelFitException, CancelValidException
@@ -12,7 +12,7 @@ from fastai.torch_core import find_bs
 from fastai.callback.progress import CSVLogger
 from fastai.callback.schedule import ParamScheduler
 from .core import LRFinderRecord, LRFinderWarning, lr_multiplier
-from .snapshot import Snapshot, snapshot_modes
+from .snapshot import Snapshot, snapshot_modes, RNGState, DataLoaderState
 from .suggest import suggest, default_suggest_funcs, check_suggest_funcs
 from .distributed import world_size, rank, mean_across_ranks
 
@@ -80,8 +80,11 @@ class LRFinder(Callback):
         div_factor:float=4.,   # Diverged: smoothed loss above its best by more than `div_factor-1` times the curve's scale
         beta:float=0.98,       # Smoothing of the loss (fastai's `AvgSmoothLoss`)
         skip_start:int|None=None, # Points skipped at the start before suggesting (default `num_it//10`)
-        skip_end:int=5,        # Points skipped at the end before suggesting
+        skip_end:int|None=None, # Points skipped at the end before suggesting (default: 5 steps' worth, `ceil(5/steps_per_lr)` points)
         snapshot:str='auto',   # Where the copy of the model lives: 'memory', 'disk', or 'auto' (disk only when memory is short)
+        steps_per_lr:int=1,    # Optimizer steps at each learning rate: the sweep has `num_it//steps_per_lr` learning rates, one point each
+        valid_every:int|None=None, # Every this many optimizer steps, the loss on `valid_batches` fixed validation batches (None: never)
+        valid_batches:int=1,   # Validation batches the probe evaluates (the first ones of `dls.valid`, the same each time)
     ):
         self.base_lrs,self.ratios = check_sweep(start_lr, end_lr, num_it)
         if schedule not in ('exp', 'linear'): raise ValueError(f"schedule ({schedule!r}) must be 'exp' or 'linear'")
@@ -89,11 +92,17 @@ class LRFinder(Callback):
         if not 0 <= beta < 1: raise ValueError(f"beta ({beta!r}) must be in [0, 1)")
         if snapshot not in snapshot_modes: raise ValueError(f"snapshot ({snapshot!r}) must be one of {', '.join(map(repr, snapshot_modes))}")
         check_suggest_funcs(suggest_funcs)
+        for name,value in (('steps_per_lr', steps_per_lr), ('valid_batches', valid_batches), ('valid_every', 1 if valid_every is None else valid_every)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name} ({value!r}) must be a whole number, 1 or more")
+        if steps_per_lr > num_it: raise ValueError(f"steps_per_lr ({steps_per_lr}) must be at most num_it ({num_it}): the sweep needs one learning rate at least")
         if num_it < 6: warnings.warn(f"num_it ({num_it}) is below 6: fastai would run 6 steps, we run the {num_it} asked for; "
                                      "suggestions on so short a curve are rough", LRFinderWarning, stacklevel=2)
         self.start_lr,self.end_lr,self.num_it,self.stop_div,self.suggest_funcs = start_lr,end_lr,num_it,stop_div,suggest_funcs
         self.schedule,self.div_factor,self.beta,self.skip_start,self.skip_end = schedule,div_factor,beta,skip_start,skip_end
         self.snapshot_mode,self.saved,self.record,self.suggestions,self.muted = snapshot,None,None,None,[]
+        self.steps_per_lr,self.valid_every,self.valid_batches = steps_per_lr,valid_every,valid_batches
+        if skip_end is None: self.skip_end = math.ceil(5/steps_per_lr)
 
     @property
     def learn(self): return self.__dict__.get('_learn')
@@ -120,12 +129,13 @@ class LRFinder(Callback):
         self.group_sweeps = list(zip(starts.tolist(), ratios.tolist()))
         self.world = world_size()
         self.record = LRFinderRecord(self.start_lr, self.end_lr, self.num_it, self.stop_div, self.div_factor, self.beta, self.schedule,
-                                     world_size=self.world)
-        self.window,self.step_skipped,self.stepped = [],False,False
+                                     world_size=self.world, steps_per_lr=self.steps_per_lr)
+        self.window,self.step_skipped,self.stepped,self.at_lr,self.n_opt_steps = [],False,False,[],0
+        self.probe_batches = self._fixed_valid_batches() if self.valid_every else []
         self._set_step(0)
 
     def _set_step(self, i:int):
-        self.current_lrs = [lr*lr_multiplier(ratio, i/self.num_it, self.schedule) for lr,ratio in self.group_sweeps]
+        self.current_lrs = [lr*lr_multiplier(ratio, i/self.record.n_points, self.schedule) for lr,ratio in self.group_sweeps]
 
     def before_batch(self):
         "Use the learning rate of the current step (a `ParamScheduler` in the pipeline does not override it)"
@@ -145,10 +155,39 @@ class LRFinder(Callback):
         if record.n_steps == 0: record.n_acc = len(self.window)
         loss,self.window = _window_loss(self.window),[]
         if self.world > 1: loss = mean_across_ranks(loss)
-        loss = loss.item()
-        reason = record.add(self.current_lrs, loss)
+        self.at_lr.append(loss.item())
+        self.n_opt_steps += 1
+        if self.valid_every and self.n_opt_steps % self.valid_every == 0: self._probe()
+        if len(self.at_lr) < self.steps_per_lr and math.isfinite(self.at_lr[-1]): return
+        losses,self.at_lr = np.array(self.at_lr),[]
+        reason = record.add(self.current_lrs, losses.mean(), losses.std())
         self._set_step(record.n_steps)
         if reason: raise CancelFitException()
+
+    def _fixed_valid_batches(self) -> list:
+        "The first `valid_batches` batches of `dls.valid`, fetched once, with every random generator put back afterwards"
+        valid = getattr(self.dls, 'valid', None)
+        rng,data = RNGState(),DataLoaderState(self.dls)
+        try: batches = list(itertools.islice(iter(valid), self.valid_batches)) if valid is not None else []
+        finally: rng.restore(); data.restore()
+        if not batches: raise ValueError("valid_every needs validation batches, but `learn.dls.valid` has none: give it some, or drop valid_every")
+        return batches
+
+    @torch.no_grad()
+    def _probe(self):
+        "Loss on the fixed validation batches, in eval mode, with every module's mode put back: no effect on training"
+        model,modes = self.learn.model,[(m, m.training) for m in self.learn.model.modules()]
+        model.eval()
+        try:
+            losses = []
+            for b in self.probe_batches:
+                n_inp = getattr(self.dls, 'n_inp', 1 if len(b) == 1 else len(b)-1)
+                losses.append(self.learn.loss_func(model(*b[:n_inp]), *b[n_inp:]).float().mean())
+            loss = torch.stack(losses).mean()
+        finally:
+            for m,training in modes: m.training = training
+        if self.world > 1: loss = mean_across_ranks(loss)
+        self.record.valid_lrs.append(self.current_lrs[-1]); self.record.valid_losses.append(loss.item())
 
     def before_validate(self):
         "A range test never validates"

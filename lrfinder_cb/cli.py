@@ -85,6 +85,11 @@ def _parser():
     p.add_argument('--suggest', default='edge', help=f"comma-separated suggestion rules among {', '.join(_rules)} (default edge)")
     p.add_argument('--runs', type=int, default=1, help="repeat the range test with different data orders and combine (default 1)")
     p.add_argument('--seed', type=int, default=0, help="seed for the demo learner (default 0)")
+    p.add_argument('--steps-per-lr', type=int, default=1, help="optimizer steps at each learning rate; one point is their mean loss (default 1)")
+    p.add_argument('--valid-every', type=int, default=None, help="every this many steps, the loss on fixed validation batches (default: never)")
+    p.add_argument('--valid-batches', type=int, default=1, help="validation batches the probe evaluates (default 1)")
+    p.add_argument('--vary', default='order', choices=('order', 'init'), help="with --runs: vary the data order only, or the initial weights too (default order)")
+    p.add_argument('--bs', help="comma-separated batch sizes: one range test per batch size, e.g. 32,64,128")
     p.add_argument('--snapshot', default='auto', choices=('auto', 'memory', 'disk'), help="where the copy of the model lives during the test (default auto: disk only when memory is short)")
     p.add_argument('--version', action='version', version=f"%(prog)s {lrfinder_cb.__version__}")
     return p
@@ -95,7 +100,7 @@ def _suggest_funcs(parser, spec:str):
     if unknown or not names: parser.error(f"--suggest: unknown rule {', '.join(unknown) or repr(spec)}; choose among {', '.join(_rules)}")
     return tuple(_rules[n] for n in names)
 
-_numeric_options = ('--start-lr', '--end-lr', '--num-it', '--runs', '--seed')
+_numeric_options = ('--start-lr', '--end-lr', '--num-it', '--runs', '--seed', '--steps-per-lr', '--valid-every', '--valid-batches')
 
 def _join_negative_numbers(argv:list) -> list:
     "`--start-lr -1e-5` as `--start-lr=-1e-5`: argparse would read a negative number in exponent form as an option"
@@ -105,6 +110,11 @@ def _join_negative_numbers(argv:list) -> list:
             res[-1] = f"{res[-1]}={arg}"
         else: res.append(arg)
     return res
+
+def _batch_sizes(parser, spec:str|None):
+    if spec is None: return None
+    try: return [int(b) for b in spec.split(',') if b.strip()]
+    except ValueError: parser.error(f"--bs: {spec!r} must be comma-separated whole numbers, such as 32,64,128")
 
 # %% ../nbs/07_cli.ipynb #07cli-012
 def _summary(res, rec) -> list:
@@ -117,19 +127,31 @@ def _summary(res, rec) -> list:
 
 def _save_plot(res, rec, out):
     import matplotlib; matplotlib.use('Agg')
+    if isinstance(res, dict):
+        from lrfinder_cb.experiments import plot_lr_find_bs
+        return plot_lr_find_bs(res, save_path=out)
     from fastai.learner import Recorder
     recorder = Recorder(); recorder.lr_find_record,recorder.suggested_lrs = rec,res
     recorder.plot_lr_find(save_path=out)
 
+def _as_json(res) -> dict:
+    "One result as plain values: suggestions, where they are drawn, notes, range, regions, the spread and bands of repeated runs, and the record"
+    return dict(suggestions=res._asdict(), points={k: list(v) for k,v in res.points.items()}, notes=res.notes, no_clear_valley=res.no_clear_valley,
+                range=None if res.range is None else list(res.range), regions=res.regions and {k: list(v) for k,v in res.regions.items()},
+                spread={k: list(v) for k,v in res.spread.items()}, bands={k: list(v) for k,v in res.bands.items()}, vary=res.vary,
+                record=res.record.as_dict())
+
 def _save_json(res, rec, path):
-    data = dict(version=lrfinder_cb.__version__, suggestions=res._asdict(), points={k: list(v) for k,v in res.points.items()},
-                notes=res.notes, no_clear_valley=res.no_clear_valley, spread={k: list(v) for k,v in res.spread.items()}, record=rec.as_dict())
+    data = dict(version=lrfinder_cb.__version__)
+    if isinstance(res, dict): data['by_batch_size'] = {str(bs): _as_json(r) for bs,r in res.items()}
+    else: data.update(_as_json(res))
     Path(path).write_text(json.dumps(data, indent=1))
 
 def _report(res, out, json_path) -> list:
     "Print the suggestions first, then save what was asked for; the error of a save that failed (or `None`)"
-    rec = res.record
-    print("\n".join(_summary(res, rec)), flush=True)
+    rec = None if isinstance(res, dict) else res.record
+    lines = [line for bs,r in res.items() for line in [f"batch size {bs}:", *_summary(r, r.record)]] if rec is None else _summary(res, rec)
+    print("\n".join(lines), flush=True)
     for path,save,what in ((out, _save_plot, 'the plot'), (json_path, _save_json, 'the curve and suggestions')):
         if not path: continue
         try: save(res, rec, path)
@@ -143,14 +165,19 @@ def main(argv=None) -> int:
     args = parser.parse_args(_join_negative_numbers(sys.argv[1:] if argv is None else list(argv)))
     if args.demo == bool(args.target): parser.error("give either --demo or a target such as path/to/file.py:make_learner")
     funcs = _suggest_funcs(parser, args.suggest)
+    bss = _batch_sizes(parser, args.bs)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')                # third-party deprecations are not ours to print
         warnings.simplefilter('ignore', LRFinderWarning) # printed as notes below
         try: learn = demo_learner(args.seed) if args.demo else make_learner(args.target)
         except TargetError as e: parser.exit(2, f"lr-find: error: {e}\n")
         try:
-            with learn.no_bar(): res = learn.lr_find(args.start_lr, args.end_lr, args.num_it, not args.no_stop_div, show_plot=False,
-                                                     suggest_funcs=funcs, n_runs=args.runs, snapshot=args.snapshot)
+            kwargs = dict(suggest_funcs=funcs, n_runs=args.runs, vary=args.vary, snapshot=args.snapshot, steps_per_lr=args.steps_per_lr,
+                          valid_every=args.valid_every, valid_batches=args.valid_batches)
+            with learn.no_bar():
+                if bss: res = learn.lr_find_bs(bss, start_lr=args.start_lr, end_lr=args.end_lr, num_it=args.num_it, stop_div=not args.no_stop_div,
+                                               show_plot=False, **kwargs)
+                else: res = learn.lr_find(args.start_lr, args.end_lr, args.num_it, not args.no_stop_div, show_plot=False, **kwargs)
         except ValueError as e: parser.exit(2, f"lr-find: error: {e}\n")
         error = _report(res, args.out, args.json)
     if error: parser.exit(2, f"lr-find: error: {error}\n")

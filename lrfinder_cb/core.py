@@ -87,7 +87,8 @@ def zero_lag_smooth(lrs, losses, sigma:float=1/3) -> np.ndarray:
 # %% ../nbs/00_core.ipynb #00core-018
 class LRFinderRecord:
     "What one range test saw: the learning rates of each optimizer step, its raw and smoothed loss, and why it stopped"
-    settings_names = ('start_lr', 'end_lr', 'num_it', 'stop_div', 'div_factor', 'beta', 'schedule', 'world_size', 'batch_size', 'n_acc')
+    settings_names = ('start_lr', 'end_lr', 'num_it', 'stop_div', 'div_factor', 'beta', 'schedule', 'world_size', 'batch_size', 'n_acc',
+                      'steps_per_lr')
     def __init__(self,
         start_lr:float|list=1e-7, # Learning rate of the first step (one per parameter group, or one for all)
         end_lr:float|list=10,     # Learning rate `num_it` steps later
@@ -99,12 +100,15 @@ class LRFinderRecord:
         world_size:int=1,         # Processes whose losses were averaged into each point
         batch_size:int|None=None, # Items in one batch of one process
         n_acc:int=1,              # Batches accumulated into one optimizer step
+        steps_per_lr:int=1,       # Optimizer steps at each learning rate: one point is their mean loss
     ):
         self.start_lr,self.end_lr,self.num_it,self.stop_div,self.div_factor = start_lr,end_lr,num_it,stop_div,div_factor
         self.beta,self.schedule,self.world_size,self.batch_size,self.n_acc = beta,schedule,world_size,batch_size,n_acc
-        self.lrs,self.group_lrs,self.losses,self.smoothed_losses = [],[],[],[]
+        self.steps_per_lr = steps_per_lr
+        self.lrs,self.group_lrs,self.losses,self.smoothed_losses,self.spreads = [],[],[],[],[]
+        self.valid_lrs,self.valid_losses = [],[] # the validation probe's points, if any
         self.stop_reason,self.best_loss,self._avg = None,math.inf,0.
-        self.grace,self.start_level,self.noise = max(5, num_it//10),None,0.
+        self.grace,self.start_level,self.noise = max(5, self.n_points//10),None,0.
         self.runs,self.band = [],None # set on the median of repeated runs
 
     @property
@@ -113,26 +117,33 @@ class LRFinderRecord:
         return {k: getattr(self, k) for k in self.settings_names}
 
     @property
-    def n_steps(self) -> int: return len(self.losses)
+    def n_steps(self) -> int:
+        "Points recorded: one per learning rate (one per optimizer step unless `steps_per_lr > 1`)"
+        return len(self.losses)
+
+    @property
+    def n_points(self) -> int:
+        "Points the sweep plans: `num_it // steps_per_lr` learning rates"
+        return max(1, self.num_it//self.steps_per_lr)
 
     @property
     def effective_batch_size(self) -> int|None:
         "Items behind one optimizer step: batch size times accumulated batches times processes"
         return None if self.batch_size is None else self.batch_size*self.n_acc*self.world_size
 
-    def add(self, group_lrs, loss:float) -> str|None:
-        "Record one optimizer step at `group_lrs` with raw `loss`; return the reason to stop, if any"
+    def add(self, group_lrs, loss:float, spread:float=0.) -> str|None:
+        "Record one point at `group_lrs` with raw `loss` (the mean of `steps_per_lr` steps, whose standard deviation is `spread`); return the reason to stop, if any"
         group_lrs = tuple(float(lr) for lr in group_lrs)
         self.group_lrs.append(group_lrs)
         self.lrs.append(group_lrs[-1])
-        self.losses.append(float(loss))
+        self.losses.append(float(loss)); self.spreads.append(float(spread))
         self._avg, smoothed = ema_step(self._avg, float(loss), self.n_steps, self.beta)
         self.smoothed_losses.append(smoothed)
         if not math.isfinite(loss): return self.stop('non_finite')
         self.best_loss = min(self.best_loss, smoothed)
         if self.n_steps == self.grace: self.start_level,self.noise = smoothed,float(np.std(self.losses))
         if self.stop_div and self.diverged(smoothed): return self.stop('diverged')
-        if self.n_steps >= self.num_it: return self.stop('num_it')
+        if self.n_steps >= self.n_points: return self.stop('num_it')
 
     def diverged(self, smoothed:float) -> bool:
         "Has `smoothed` risen above the best loss by more than `div_factor-1` times the curve's scale (after the grace period)?"
@@ -174,6 +185,8 @@ class LRFinderRecord:
                    lrs=self.lrs, group_lrs=[list(g) for g in self.group_lrs],
                    losses=self.losses, smoothed_losses=self.smoothed_losses)
         if self.band is not None: res.update(band_low=self.band[0], band_high=self.band[1], n_runs=len(self.runs))
+        if self.steps_per_lr > 1: res.update(spreads=self.spreads)
+        if self.valid_losses: res.update(valid_lrs=self.valid_lrs, valid_losses=self.valid_losses)
         return res
 
     def __repr__(self):
@@ -189,7 +202,8 @@ class SuggestedLRs(tuple):
         values = dict(values or {})
         res = super().__new__(_with_fields(tuple(values)), tuple(float(v) for v in values.values()))
         res.points,res.notes,res.record = dict(points or {}),list(notes),record
-        defaults = dict(fall=None, no_clear_valley=False, runs=[], spread={}, skip=(None, 5), curves={}, read={}, regions=None, range=None)
+        defaults = dict(fall=None, no_clear_valley=False, runs=[], spread={}, bands={}, vary=None, skip=(None, 5), curves={}, read={},
+                        regions=None, range=None)
         for k,v in {**defaults, **extra}.items(): setattr(res, k, v)
         return res
 

@@ -19,7 +19,7 @@ from .callback import LRFinder, publish, leave_optimizer
 from .distributed import world_size, rank
 
 # %% auto #0
-__all__ = ['fastai_finder', 'skipped_step_room', 'replace_fastai_names']
+__all__ = ['fastai_finder', 'vary_modes', 'skipped_step_room', 'replace_fastai_names', 'check_reinit', 'reinit_weights']
 
 # %% ../nbs/05_learner.ipynb #05learner-004c
 _fastai_schedule = fastai.callback.schedule
@@ -78,13 +78,40 @@ def _run_once(learn, cb, n_epoch):
     with learn.no_logging(): learn.fit(n_epoch, cbs=cb)
     return cb
 
-def _run_repeated(learn, cbs, n_epoch):
+vary_modes = ('order', 'init')
+
+def check_reinit(learn):
+    "Raise a clear error unless every weight of `learn` can be drawn afresh (`vary='init'`)"
+    if learn.opt is not None and getattr(learn.opt, 'frozen_idx', 0):
+        raise ValueError("vary='init' would re-initialise a frozen learner, and fastai freezes pre-trained bodies: "
+                         "unfreeze() first if the model is trained from scratch, or use vary='order'")
+    covered = {id(p) for m in learn.model.modules() if callable(getattr(m, 'reset_parameters', None)) for p in m.parameters(recurse=False)}
+    stuck = [n for n,p in learn.model.named_parameters() if id(p) not in covered]
+    if stuck: raise ValueError(f"vary='init' cannot re-initialise {', '.join(stuck[:3])}{'...' if len(stuck) > 3 else ''}: "
+                               "no module owning them has reset_parameters(); use vary='order'")
+
+def reinit_weights(learn):
+    "Fresh initial weights from every module's `reset_parameters()`, and an optimizer with its settings but no state"
+    for m in learn.model.modules():
+        if callable(getattr(m, 'reset_parameters', None)): m.reset_parameters()
+    if learn.opt is not None and hasattr(learn.opt, 'clear_state'): learn.opt.clear_state()
+
+def _bands(runs:list) -> dict:
+    "10th and 90th percentiles of each suggestion, and of each end of the range, over the runs that have one"
+    res = {name: tuple(np.percentile([r[i] for r in runs], [10, 90]).tolist()) for i,name in enumerate(runs[0]._fields)}
+    ranges = [r.range for r in runs if r.range is not None]
+    for i,end in enumerate(('range_lo', 'range_hi')):
+        if ranges: res[end] = tuple(np.percentile([r[i] for r in ranges], [10, 90]).tolist())
+    return res
+
+def _run_repeated(learn, cbs, n_epoch, vary:str='order'):
     outer = Snapshot(learn, cbs[0].snapshot_mode)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter('ignore', LRFinderWarning) # said once, below, about the median curve
             for i,cb in enumerate(cbs):
                 reseed(learn.dls, 1000 + i) # the same orders on every call: repeated calls give the same result
+                if vary == 'init': reinit_weights(learn)
                 _run_once(learn, cb, n_epoch)
     finally:
         try: outer.restore()
@@ -92,8 +119,9 @@ def _run_repeated(learn, cbs, n_epoch):
     leave_optimizer(learn)
     record,first = LRFinderRecord.median_of([cb.record for cb in cbs]),cbs[0]
     res = suggest(record, first.suggest_funcs, first.skip_start, first.skip_end, warn=rank() == 0)
-    res.runs = [cb.suggestions for cb in cbs]
+    res.runs,res.vary = [cb.suggestions for cb in cbs],vary
     res.spread = {name: (min(r[i] for r in res.runs), max(r[i] for r in res.runs)) for i,name in enumerate(res._fields)}
+    res.bands = _bands(res.runs) if res._fields else {}
     publish(learn, record, res)
     return res
 
@@ -103,12 +131,16 @@ skipped_step_room = 4 # `lr_find` feeds up to this many times the batches `num_i
 @patch
 @delegates(LRFinder.__init__, but=['start_lr', 'end_lr', 'num_it', 'stop_div', 'suggest_funcs'])
 def lr_find(self:Learner, start_lr=1e-7, end_lr=10, num_it=100, stop_div=True, show_plot=True,
-            suggest_funcs=default_suggest_funcs, n_runs:int=1, **kwargs) -> SuggestedLRs|None:
+            suggest_funcs=default_suggest_funcs, n_runs:int=1, vary:str='order', **kwargs) -> SuggestedLRs|None:
     "Run a learning-rate range test (`n_runs` times, combined) and return `SuggestedLRs` (`None` without `suggest_funcs`, as fastai); the learner is left as it was"
     make_cb = lambda: LRFinder(start_lr, end_lr, num_it, stop_div, suggest_funcs=suggest_funcs, **kwargs)
     cb = make_cb()
     if isinstance(n_runs, bool) or not isinstance(n_runs, (int, np.integer)) or n_runs < 1:
         raise ValueError(f"n_runs ({n_runs!r}) must be a whole number of range tests, 1 or more")
+    if vary not in vary_modes: raise ValueError(f"vary ({vary!r}) must be 'order' (same weights, new data orders) or 'init' (fresh weights too)")
+    if vary == 'init':
+        if n_runs == 1: raise ValueError("vary='init' compares runs from fresh initial weights: give n_runs=2 or more")
+        check_reinit(self)
     n_batches,n_groups = _n_train_batches(self),_n_param_groups(self)
     if len(cb.base_lrs) not in (1, n_groups):
         raise ValueError(f"start_lr/end_lr give {len(cb.base_lrs)} learning rates but the model has {n_groups} parameter groups: "
@@ -116,6 +148,6 @@ def lr_find(self:Learner, start_lr=1e-7, end_lr=10, num_it=100, stop_div=True, s
     batches = skipped_step_room*num_it*_micro_batches_per_step(self)*world_size() # a rank may see only its shard of `dls.train` (`distrib_ctx`)
     n_epoch = skipped_step_room*num_it if n_batches is None else math.ceil(batches/n_batches)
     if n_runs == 1: res = _run_once(self, cb, n_epoch).suggestions
-    else: res = _run_repeated(self, [cb] + [make_cb() for _ in range(n_runs-1)], n_epoch)
+    else: res = _run_repeated(self, [cb] + [make_cb() for _ in range(n_runs-1)], n_epoch, vary)
     if show_plot and rank() == 0: self.recorder.plot_lr_find(suggestions=res, return_fig=False)
     return None if suggest_funcs is None else res

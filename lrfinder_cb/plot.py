@@ -112,9 +112,9 @@ def plot_lr_find(self:Recorder, skip_end:int=5, return_fig:bool=True, suggestion
     bottom,top = _fit_ylim(ax, shown + band + [[y for *_,y,_ in markers]])
     if show_raw and curves['raw'] is not None:
         raw = curves['raw'][1]
-        for outside,edge,mark,where in ((raw > top, top, '^', 'above'), (raw < bottom, bottom, 'v', 'below')):
+        for outside,edge,mark,where in ((raw > top, 1., '^', 'above'), (raw < bottom, 0., 'v', 'below')): # on the axes' edge, in axes units
             if outside.any(): ax.plot(lrs[outside], np.full(outside.sum(), edge), mark, color='C0', alpha=0.5, markersize=4, clip_on=False,
-                                      label=f'raw loss {where} the plot')
+                                      transform=ax.get_xaxis_transform(), label=f'raw loss {where} the plot')
     ax.set_xscale('log')
     _draw_regions(ax, suggestions)
     n_groups = len(record.group_lrs[0]) if record is not None and record.group_lrs else 1

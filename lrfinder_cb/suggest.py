@@ -170,7 +170,7 @@ _stop_notes = dict(non_finite="the loss became non-finite", aborted="the run was
 def _record_notes(record:LRFinderRecord):
     notes = []
     if record.stop_reason in _stop_notes:
-        notes.append(f"{_stop_notes[record.stop_reason]} after {record.n_steps} of {record.num_it} steps")
+        notes.append(f"{_stop_notes[record.stop_reason]} after {record.n_steps} of {record.n_points} " + ("steps" if record.steps_per_lr == 1 else "learning rates"))
     return notes
 
 # %% ../nbs/01_suggest.ipynb #01suggest-037
@@ -210,8 +210,8 @@ def suggest(record:LRFinderRecord, suggest_funcs=default_suggest_funcs, skip_sta
             warn:bool=True, min_fall:float=4.) -> SuggestedLRs:
     "Run `suggest_funcs` on the prepared curve of `record`; never `None`, never a crash on a short curve"
     funcs = check_suggest_funcs(suggest_funcs)
-    lrs,losses,notes = prepare_curve(record.lrs, record.smoothed_losses, record.num_it, skip_start, skip_end)
-    raw_lrs,raw_losses,_ = prepare_curve(record.lrs, record.losses, record.num_it, skip_start, skip_end)
+    lrs,losses,notes = prepare_curve(record.lrs, record.smoothed_losses, record.n_points, skip_start, skip_end)
+    raw_lrs,raw_losses,_ = prepare_curve(record.lrs, record.losses, record.n_points, skip_start, skip_end)
     notes = _record_notes(record) + notes
     fall = relative_fall(raw_lrs, raw_losses)
     no_clear_valley = bool(funcs) and len(raw_lrs) >= 2 and fall < min_fall
@@ -230,7 +230,7 @@ def suggest(record:LRFinderRecord, suggest_funcs=default_suggest_funcs, skip_sta
     for name,func in zip(_unique_names(funcs), funcs):
         raw = getattr(func, 'curve', 'smoothed') == 'raw'
         curve = (raw_lrs, raw_losses) if raw else (lrs, losses)
-        if len(curve[0]): value = func(torch.tensor(curve[0]), torch.tensor(curve[1]), record.num_it)[0]
+        if len(curve[0]): value = func(torch.tensor(curve[0]), torch.tensor(curve[1]), record.n_points)[0]
         else: value = record.lrs[0] if record.lrs else float(np.ravel(record.start_lr)[-1]) # the last group's, as plotted
         values[name],read[name] = float(value),'lag_free' if raw and len(raw_lrs) else 'ema'
         points[name] = (float(value), loss_at(value, *curves[read[name]])) # on the curve the rule read

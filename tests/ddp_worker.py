@@ -51,6 +51,7 @@ before = {k: v.clone() for k, v in learn.model.state_dict().items()}
 result = dict(rank=rank)
 try:
     kwargs = dict(num_it=60, end_lr=10., show_plot=False)
+    if scenario == 'experiments': kwargs.update(steps_per_lr=2, valid_every=3, valid_batches=2)
     with learn.no_logging(), learn.no_bar():
         if scenario == 'distrib_ctx':
             with learn.distrib_ctx(sync_bn=False): res = learn.lr_find(**kwargs)
@@ -61,7 +62,8 @@ try:
     result['lrs'] = [float(l) for l in learn.recorder.lrs]
     rec = getattr(learn.recorder, 'lr_find_record', None)
     if finder == 'ours' and rec is not None:
-        result.update(stop_reason=rec.stop_reason, world_size=rec.world_size, effective_batch_size=rec.effective_batch_size)
+        result.update(stop_reason=rec.stop_reason, world_size=rec.world_size, effective_batch_size=rec.effective_batch_size,
+                      valid_losses=rec.valid_losses, spreads=rec.spreads)
     after = learn.model.state_dict()
     result['restored'] = all(torch.equal(before[k], after[k]) for k in before)
     dist.barrier()  # a rank that finished waits here for the others, as a training script would at its next collective

@@ -58,6 +58,15 @@ def test_one_rank_blowing_up_stops_all_together(tmp_path):
     assert results[0]['stop_reason'] in ('diverged', 'non_finite') and len(results[0]['losses']) < 60
 
 
+def test_held_learning_rates_and_validation_probe_agree_across_ranks(tmp_path):
+    "steps_per_lr and the validation probe: one curve, one validation curve, one stop, on every rank"
+    results = run_ranks('experiments', 'ours', tmp_path)
+    assert results is not None, "the range test hung"
+    assert_one_curve(results)
+    assert results[0]['valid_losses'] and all(r['valid_losses'] == results[0]['valid_losses'] for r in results)
+    assert len(results[0]['losses']) <= 30
+
+
 def test_distrib_ctx(tmp_path):
     pytest.importorskip('accelerate')
     results = run_ranks('distrib_ctx', 'ours', tmp_path)
