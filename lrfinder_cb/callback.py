@@ -79,7 +79,7 @@ class LRFinder(Callback):
         schedule:str='exp',    # 'exp' (fastai's) or 'linear'
         div_factor:float=4.,   # Diverged: smoothed loss above its best by more than `div_factor-1` times the curve's scale
         beta:float=0.98,       # Smoothing of the loss (fastai's `AvgSmoothLoss`)
-        skip_start:int|None=None, # Points skipped at the start before suggesting (default `num_it//10`)
+        skip_start:int|None=None, # Points skipped at the start before suggesting (default: a tenth of the points, `num_it//10` when `steps_per_lr=1`)
         skip_end:int|None=None, # Points skipped at the end before suggesting (default: 5 steps' worth, `ceil(5/steps_per_lr)` points)
         snapshot:str='auto',   # Where the copy of the model lives: 'memory', 'disk', or 'auto' (disk only when memory is short)
         steps_per_lr:int=1,    # Optimizer steps at each learning rate: the sweep has `num_it//steps_per_lr` learning rates, one point each
