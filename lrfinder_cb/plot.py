@@ -113,7 +113,8 @@ def plot_lr_find(self:Recorder, skip_end:int=5, return_fig:bool=True, suggestion
     if show_raw and curves['raw'] is not None:
         raw = curves['raw'][1]
         for outside,edge,mark,where in ((raw > top, 1., '^', 'above'), (raw < bottom, 0., 'v', 'below')): # on the axes' edge, in axes units
-            if outside.any(): ax.plot(lrs[outside], np.full(outside.sum(), edge), mark, color='C0', alpha=0.5, markersize=4, clip_on=False,
+            shown_at = np.flatnonzero(outside)[_thin(int(outside.sum()), 200)]
+            if len(shown_at): ax.plot(lrs[shown_at], np.full(len(shown_at), edge), mark, color='C0', alpha=0.5, markersize=4, clip_on=False,
                                       transform=ax.get_xaxis_transform(), label=f'raw loss {where} the plot')
     ax.set_xscale('log')
     _draw_regions(ax, suggestions)

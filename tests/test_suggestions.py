@@ -102,3 +102,12 @@ def test_fall_and_flag_ignore_the_loss_offset_and_scale(offset, scale):
     assert not res.no_clear_valley
     assert res.fall == pytest.approx(base.fall, rel=1e-6)
     assert list(res) == pytest.approx(list(base), rel=1e-9)
+
+
+@pytest.mark.parametrize('stop_reason, mentions_end_lr', [('num_it', True), ('diverged', False), ('end_of_fit', False)])
+def test_end_lr_hint_only_when_the_sweep_reached_it(stop_reason, mentions_end_lr):
+    lrs = np.logspace(-7, 1, 100)
+    losses = 1 + 0.002*np.random.default_rng(0).standard_normal(100)
+    res = suggest(record_from(lrs, losses, num_it=100, stop_reason=stop_reason), (edge,), warn=False)
+    assert res.no_clear_valley
+    assert ('end_lr' in '; '.join(res.notes)) == mentions_end_lr
