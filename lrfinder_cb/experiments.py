@@ -4,14 +4,12 @@
 
 # %% ../nbs/10_experiments.ipynb #10experiments-001
 from __future__ import annotations
-import warnings
 import numpy as np
 import matplotlib.pyplot as plt
 from fastcore.basics import patch
 from fastcore.imports import IN_NOTEBOOK
 from fastai.data.core import DataLoaders
 from fastai.learner import Learner
-from .core import LRFinderWarning, SuggestedLRs
 from .snapshot import Snapshot
 from .callback import leave_optimizer
 from .distributed import rank
