@@ -159,8 +159,9 @@ class LRFinder(Callback):
         self.n_opt_steps += 1
         if self.valid_every and self.n_opt_steps % self.valid_every == 0: self._probe()
         if len(self.at_lr) < self.steps_per_lr and math.isfinite(self.at_lr[-1]): return
-        losses,self.at_lr = np.array(self.at_lr),[]
-        reason = record.add(self.current_lrs, losses.mean(), losses.std())
+        losses,self.at_lr = self.at_lr,[]
+        mean,spread = (losses[0], 0.) if len(losses) == 1 else (float(np.mean(losses)), float(np.std(losses)))
+        reason = record.add(self.current_lrs, mean, spread)
         self._set_step(record.n_steps)
         if reason: raise CancelFitException()
 

@@ -106,7 +106,7 @@ def _join_negative_numbers(argv:list) -> list:
     "`--start-lr -1e-5` as `--start-lr=-1e-5`: argparse would read a negative number in exponent form as an option"
     res = []
     for arg in argv:
-        if res and res[-1] in _numeric_options and arg.startswith('-') and arg[1:2].isdigit() or res and res[-1] in _numeric_options and arg[:2] == '-.':
+        if res and res[-1] in _numeric_options and arg[:1] == '-' and (arg[1:2].isdigit() or arg[1:2] == '.'):
             res[-1] = f"{res[-1]}={arg}"
         else: res.append(arg)
     return res

@@ -19,7 +19,7 @@ __all__ = ['snapshot_modes', 'learner_attrs', 'OnDisk', 'map_tensors', 'cpu_clon
 # %% ../nbs/03_snapshot.ipynb #03snapshot-005
 class OnDisk:
     "A tensor that a `DiskStore` saved to a file"
-    def __init__(self, path:str, nbytes:int): self.path,self.nbytes = path,nbytes
+    def __init__(self, path:str): self.path = path
     def load(self) -> torch.Tensor: return torch.load(self.path, weights_only=True)
 
 def map_tensors(o, fn):
@@ -61,7 +61,7 @@ class DiskStore:
         path = os.path.join(self.dir, f'{self.n}.pt')
         self.n += 1
         torch.save(_cpu_copy(t), path)
-        return OnDisk(path, t.nelement()*t.element_size())
+        return OnDisk(path)
 
     def close(self): self._remove()
 
@@ -210,20 +210,18 @@ def _gb(n:int) -> str: return f"{n/2**30:.2f} GB"
 def choose_store(mode:str, needed:int):
     "The store for a snapshot of `needed` bytes: memory, or a temporary folder when `mode='auto'` finds memory short"
     if mode not in snapshot_modes: raise ValueError(f"snapshot ({mode!r}) must be one of {', '.join(map(repr, snapshot_modes))}")
-    available = available_memory()
+    if mode == 'memory': return MemoryStore()
+    available = available_memory() if mode == 'auto' else None
     if mode == 'auto':
         if available is None or needed <= available/2: return MemoryStore()
-        mode = 'disk'
         warnings.warn(f"the snapshot needs {_gb(needed)}, more than half of the {_gb(available)} of memory available: "
                       f"keeping it in a temporary folder on disk instead (snapshot='memory' to force memory)", LRFinderWarning, stacklevel=3)
-    if mode == 'disk':
-        free = shutil.disk_usage(tempfile.gettempdir()).free
-        if needed > free:
-            raise MemoryError(f"a snapshot of this learner needs {_gb(needed)}: "
-                              + (f"more than half the memory available ({_gb(available)}) and " if available is not None else "")
-                              + f"more than the free disk space in {tempfile.gettempdir()} ({_gb(free)}); free some, or set TMPDIR to a bigger disk")
-        return DiskStore()
-    return MemoryStore()
+    free = shutil.disk_usage(tempfile.gettempdir()).free
+    if needed > free:
+        raise MemoryError(f"a snapshot of this learner needs {_gb(needed)}: "
+                          + (f"more than half the memory available ({_gb(available)}) and " if available is not None else "")
+                          + f"more than the free disk space in {tempfile.gettempdir()} ({_gb(free)}); free some, or set TMPDIR to a bigger disk")
+    return DiskStore()
 
 # %% ../nbs/03_snapshot.ipynb #03snapshot-025
 learner_attrs = ('dls', 'model', 'loss_func', 'opt', 'lr', 'wd', 'epoch', 'iter', 'train_iter', 'n_epoch', 'n_iter', 'pct_train',

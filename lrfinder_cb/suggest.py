@@ -8,22 +8,17 @@ import bisect, math, warnings
 from functools import partial
 import numpy as np
 import torch
-from .core import LRFinderRecord, LRFinderWarning, SuggestedLRs, zero_lag_smooth
+from .core import LRFinderRecord, LRFinderWarning, SuggestedLRs, zero_lag_smooth, as_array
 
 # %% auto #0
 __all__ = ['region_names', 'our_rules', 'default_suggest_funcs', 'known_rules', 'loss_at', 'synthetic_curve', 'minimum', 'steep',
            'valley', 'slide', 'edge', 'find_regions', 'safe_range', 'SuggestionMethod', 'prepare_curve', 'rule_name',
            'noise_level', 'smoothing_width', 'relative_fall', 'check_suggest_funcs', 'suggest']
 
-# %% ../nbs/01_suggest.ipynb #01suggest-005
-def _np(x) -> np.ndarray:
-    if isinstance(x, torch.Tensor): x = x.detach().cpu().double().numpy()
-    return np.asarray(x, dtype=np.float64).reshape(-1)
-
 # %% ../nbs/01_suggest.ipynb #01suggest-006
 def loss_at(lr:float, lrs, losses) -> float:
     "The loss the curve `lrs`, `losses` passes through at `lr`, interpolated on the log-lr axis (clamped at the ends)"
-    lrs,losses = _np(lrs),_np(losses)
+    lrs,losses = as_array(lrs),as_array(losses)
     if len(lrs) == 0: return math.nan
     return float(np.interp(np.log(lr), np.log(lrs), losses))
 
@@ -42,13 +37,13 @@ def synthetic_curve(n:int=100, noise:float=0., seed:int=0, start_lr:float=1e-7, 
 # %% ../nbs/01_suggest.ipynb #01suggest-012
 def minimum(lrs, losses, num_it:int=None):
     "One tenth of the learning rate at the lowest loss"
-    lrs,losses = _np(lrs),_np(losses)
+    lrs,losses = as_array(lrs),as_array(losses)
     return _suggestion(lrs[np.argmin(losses)]/10, lrs, losses)
 
 # %% ../nbs/01_suggest.ipynb #01suggest-013
 def steep(lrs, losses, num_it:int=None):
     "The learning rate where the loss falls fastest against log(lr)"
-    lrs,losses = _np(lrs),_np(losses)
+    lrs,losses = as_array(lrs),as_array(losses)
     if len(lrs) < 2: return _suggestion(lrs[0], lrs, losses)
     slopes = np.diff(losses)/np.diff(np.log(lrs))
     return _suggestion(lrs[np.argmin(slopes)], lrs, losses)
@@ -66,7 +61,7 @@ def _decreasing_runs(losses:np.ndarray) -> np.ndarray:
 
 def valley(lrs, losses, num_it:int=None):
     "A learning rate about halfway into the longest valley of the loss"
-    lrs,losses = _np(lrs),_np(losses)
+    lrs,losses = as_array(lrs),as_array(losses)
     run = _decreasing_runs(losses)
     end = int(np.argmax(run))
     start = end - run[end]
@@ -76,7 +71,7 @@ def valley(lrs, losses, num_it:int=None):
 # %% ../nbs/01_suggest.ipynb #01suggest-016
 def slide(lrs, losses, num_it:int=None, lr_diff:int=15, thresh:float=.005, adjust_value:float=1.):
     "Walk left from the end until the loss gradient `lr_diff` points apart differs by less than `thresh`"
-    lrs,losses = _np(lrs),_np(losses)
+    lrs,losses = as_array(lrs),as_array(losses)
     if len(lrs) < 2: return _suggestion(lrs[0]*adjust_value, lrs, losses)
     grads = np.gradient(losses)
     right = len(losses)-1
@@ -104,7 +99,7 @@ def _edge_of(lrs:np.ndarray, smooth:np.ndarray, frac:float=0.9, max_step:float=2
 
 def edge(lrs, losses, num_it:int=None, frac:float=0.9, max_step:float=2., sigma:float=1/3):
     "The bottom of the lag-free smoothed loss, but at most `max_step` times the learning rate where `frac` of its fall was done"
-    lrs,losses = _np(lrs),_np(losses)
+    lrs,losses = as_array(lrs),as_array(losses)
     if len(lrs) < 2: return _suggestion(lrs[0], lrs, losses)
     return _suggestion(_edge_of(lrs, zero_lag_smooth(lrs, losses, sigma), frac, max_step), lrs, losses)
 
@@ -115,14 +110,14 @@ region_names = ('flat', 'falling', 'rising')
 
 def find_regions(lrs, smooth) -> dict:
     "Learning-rate spans `(lo, hi)` of the flat start, the fall and the rise of a lag-free smoothed curve"
-    lrs,smooth = _np(lrs),_np(smooth)
+    lrs,smooth = as_array(lrs),as_array(smooth)
     first,bottom = _fall_done(smooth, 0.1),int(np.argmin(smooth))
     bounds = [lrs[0], lrs[first], lrs[bottom], lrs[-1]]
     return {name: (float(bounds[i]), float(bounds[i+1])) for i,name in enumerate(region_names)}
 
 def safe_range(lrs, smooth) -> tuple:
     "From the start of the fall to `edge`'s suggestion: the learning rates we call safe to train at"
-    lrs,smooth = _np(lrs),_np(smooth)
+    lrs,smooth = as_array(lrs),as_array(smooth)
     return float(lrs[_fall_done(smooth, 0.1)]), _edge_of(lrs, smooth)
 
 # %% ../nbs/01_suggest.ipynb #01suggest-027
@@ -140,7 +135,7 @@ def _finite_prefix(lrs, losses):
 
 def prepare_curve(lrs, losses, num_it:int, skip_start:int|None=None, skip_end:int=5, min_points:int=5):
     "Trim `[skip_start:-skip_end]` and cut at the first non-finite loss; returns `lrs`, `losses` and notes on what was done"
-    lrs,losses = _np(lrs),_np(losses)
+    lrs,losses = as_array(lrs),as_array(losses)
     skip_start = num_it//10 if skip_start is None else skip_start
     kept = slice(skip_start, max(len(lrs)-skip_end, 0))
     trimmed = _finite_prefix(lrs[kept], losses[kept])
@@ -176,18 +171,18 @@ def _record_notes(record:LRFinderRecord):
 # %% ../nbs/01_suggest.ipynb #01suggest-037
 def noise_level(losses) -> float:
     "Robust standard deviation of the step-to-step noise of `losses` (from the median absolute difference of neighbours)"
-    steps = np.abs(np.diff(_np(losses)))
+    steps = np.abs(np.diff(as_array(losses)))
     return float(np.median(steps)/(0.6745*math.sqrt(2))) if len(steps) else 0.
 
 def smoothing_width(lrs, sigma:float=1/3) -> float:
     "How many points the lag-free average effectively spans in the middle of the sweep: `(sum w)**2/sum w**2` of its weights"
-    x = np.log10(_np(lrs))
+    x = np.log10(as_array(lrs))
     w = np.exp(-0.5*((x - x[len(x)//2])/sigma)**2)
     return float(w.sum()**2/(w**2).sum())
 
 def relative_fall(lrs, losses) -> float:
     "How far the lag-free smoothed loss falls from its start to its bottom, in units of the smoothed curve's noise"
-    lrs,losses = _np(lrs),_np(losses)
+    lrs,losses = as_array(lrs),as_array(losses)
     if len(lrs) < 2: return 0.
     _,top,low = _fall(zero_lag_smooth(lrs, losses))
     noise = noise_level(losses)/math.sqrt(smoothing_width(lrs))
@@ -221,7 +216,7 @@ def suggest(record:LRFinderRecord, suggest_funcs=default_suggest_funcs, skip_sta
     if no_clear_valley:
         notes.append(f"no clear valley: the loss fell by only {fall:.1f} times the noise of its smoothed curve (less than {min_fall:g}); "
                      "the model may already be trained" + (f", or end_lr ({record.end_lr}) may be too small" if record.stop_reason == 'num_it' else ""))
-    full_lrs,full_losses = _finite_prefix(_np(record.lrs), _np(record.smoothed_losses))
+    full_lrs,full_losses = _finite_prefix(as_array(record.lrs), as_array(record.smoothed_losses))
     if funcs and len(lrs) == 0:
         notes.append("no finite loss was recorded: returning the first learning rate of the sweep")
     elif funcs and len(lrs) < 10: notes.append(f"the curve has only {len(lrs)} usable points: treat the suggestions as rough")

@@ -117,7 +117,7 @@ def test_after_training_the_sweep_runs_on(tmp_path):
     assert res.edge > 1e-6
 
 
-def test_negative_loss_sweeps_as_the_positive_one(tmp_path):
+def test_negative_loss_sweeps_as_the_positive_one(tmp_path, fastai_lr_find):
     "fastai #962: a loss with a negative offset made `4 x best` smaller than best, stopping at once, and looked flat"
     shifted = lambda out, y: nn.functional.cross_entropy(out, y) - 5
     plain, negative = demo_learner(0, path=tmp_path), demo_learner(0, path=tmp_path)
@@ -127,6 +127,12 @@ def test_negative_loss_sweeps_as_the_positive_one(tmp_path):
     assert rec_negative.n_steps == rec_plain.n_steps > 50
     assert not res_negative.no_clear_valley
     assert res_negative.edge == pytest.approx(res_plain.edge, rel=1e-4)
+    theirs = demo_learner(0, path=tmp_path)
+    theirs.loss_func = shifted
+    with quiet(theirs), warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        fastai_lr_find(theirs, show_plot=False, suggest_funcs=None)  # with its rules it even crashes on the empty curve
+    assert len(theirs.recorder.losses) <= 3, "fastai's `4 x best` should stop a negative loss at once"
 
 
 class SkipHalf(Callback):
