@@ -112,7 +112,7 @@ class OptimizerState:
             for h,saved in zip(opt.hypers, self.hypers): h.clear(); h.update(saved)
             current = dict(opt.state)
             opt.state.clear()
-            for p,s in self.state: opt.state[p] = _copy_into(current.get(p, {}), loaded(s), p.device)
+            for p,s in self.state: opt.state[p] = _copy_into(current.get(p, {}), loaded(s), getattr(p, 'device', 'cpu'))
         else: opt.load_state_dict(_to_device(self.state_dict, 'cpu'))
 
 # %% ../nbs/03_snapshot.ipynb #03snapshot-012
