@@ -25,7 +25,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from suggestion_quality import CACHE, HELD_OUT_GROUPS, BY_NAME
 from lrfinder_cb.core import LRFinderRecord, zero_lag_smooth
-from lrfinder_cb.suggest import prepare_curve, _fall_done
+from lrfinder_cb.suggest import prepare_curve, _fall_done, suggest, between
 from lrfinder_cb.learner import fastai_finder
 
 TIE = 0.01
@@ -249,7 +249,16 @@ def main(argv=None):
     p.add_argument('--out', default=None)
     args = p.parse_args(argv)
     runs = load(args.cache)
-    text, _ = report(runs, runs3=load(args.cache, 'record3'))
+    runs3 = load(args.cache, 'record3')
+    _, chosen = report(runs)
+    final = {'**between** (shipped default: `suggest(record, [between])`)': lambda r: suggest(r.record, [between], warn=False)[0]}
+    for fam, p in chosen.items(): final[f"{fam} at {tuple(round(x, 3) for x in p)}"] = lambda r, f=FAMILIES[fam][0], p=p: f(r, *p)
+    text, _ = report(runs, final, runs3)
+    held = [r for r in runs if r.group in HELD_OUT_GROUPS]
+    if held:
+        rules = {'between': final[next(iter(final))], 'fastai minimum': FIXED['fastai minimum'], 'fastai valley': FIXED['fastai valley'],
+                 'edge': FIXED['edge (as shipped: 0.9, x2)']}
+        text += "\n\nHeld out, per configuration (score, mean over seeds):\n\n" + detail(held, rules)
     print(text)
     if args.out: Path(args.out).write_text(text + "\n")
 

@@ -8,12 +8,12 @@ import bisect, math, warnings
 from functools import partial
 import numpy as np
 import torch
-from .core import LRFinderRecord, LRFinderWarning, SuggestedLRs, zero_lag_smooth, as_array
+from .core import LRFinderRecord, LRFinderWarning, SuggestedLRs, zero_lag_smooth, smooth_losses, as_array
 
 # %% auto #0
 __all__ = ['region_names', 'our_rules', 'default_suggest_funcs', 'known_rules', 'loss_at', 'synthetic_curve', 'minimum', 'steep',
-           'valley', 'slide', 'edge', 'find_regions', 'safe_range', 'SuggestionMethod', 'prepare_curve', 'rule_name',
-           'noise_level', 'smoothing_width', 'relative_fall', 'check_suggest_funcs', 'suggest']
+           'valley', 'slide', 'edge', 'between', 'find_regions', 'safe_range', 'SuggestionMethod', 'prepare_curve',
+           'rule_name', 'noise_level', 'smoothing_width', 'relative_fall', 'check_suggest_funcs', 'suggest']
 
 # %% ../nbs/01_suggest.ipynb #01suggest-006
 def loss_at(lr:float, lrs, losses) -> float:
@@ -105,6 +105,18 @@ def edge(lrs, losses, num_it:int=None, frac:float=0.9, max_step:float=2., sigma:
 
 edge.curve = 'raw' # `suggest` gives this rule the raw losses (it smooths them without lag), not fastai's EMA
 
+# %% ../nbs/01_suggest.ipynb #01suggest-026f
+def between(lrs, losses, num_it:int=None, ema=None, sigma:float=1/3):
+    "Halfway (log axis) between fastai's `minimum` of the smoothed curve `ema` (`(lrs, losses)`) and the bottom of the lag-free smoothed `losses`"
+    lrs,losses = as_array(lrs),as_array(losses)
+    if len(lrs) < 2: return _suggestion(lrs[0], lrs, losses)
+    ema_lrs,ema_losses = (lrs, as_array(smooth_losses(losses))) if ema is None or len(ema[0]) == 0 else map(as_array, ema)
+    fastai_minimum = ema_lrs[int(np.argmin(ema_losses))]/10
+    lag_free_bottom = lrs[int(np.argmin(zero_lag_smooth(lrs, losses, sigma)))]
+    return _suggestion(np.clip(math.sqrt(fastai_minimum*lag_free_bottom), lrs.min(), lrs.max()), lrs, losses)
+
+between.curve = 'raw+ema' # `suggest` gives this rule the raw losses, and fastai's EMA curve as `ema`
+
 # %% ../nbs/01_suggest.ipynb #01suggest-026c
 region_names = ('flat', 'falling', 'rising')
 
@@ -123,9 +135,9 @@ def safe_range(lrs, smooth) -> tuple:
 # %% ../nbs/01_suggest.ipynb #01suggest-027
 class SuggestionMethod:
     "The suggestion rules as attributes, for tab-completion and typo-proofing"
-    Edge,Valley,Slide,Minimum,Steep = edge,valley,slide,minimum,steep
+    Between,Edge,Valley,Slide,Minimum,Steep = between,edge,valley,slide,minimum,steep
 
-our_rules = ['edge'] # rules of our own, beside fastai's four
+our_rules = ['between', 'edge'] # rules of our own, beside fastai's four
 
 # %% ../nbs/01_suggest.ipynb #01suggest-030
 def _finite_prefix(lrs, losses):
@@ -190,7 +202,7 @@ def relative_fall(lrs, losses) -> float:
     return (top - low)/noise
 
 # %% ../nbs/01_suggest.ipynb #01suggest-039
-default_suggest_funcs = (edge,) # ahead of all of fastai's rules on our benchmark, held-out task included (fastai's default is `valley`)
+default_suggest_funcs = (between,) # chosen by cross-validation, then judged on held-out configurations: benchmarks/README.md (fastai's default is `valley`)
 
 def check_suggest_funcs(suggest_funcs) -> list:
     "The rules of `suggest_funcs` as a list (`None`: none); a `ValueError` that names the argument for anything that is not a function"
@@ -210,7 +222,7 @@ def suggest(record:LRFinderRecord, suggest_funcs=default_suggest_funcs, skip_sta
     notes = _record_notes(record) + notes
     fall = relative_fall(raw_lrs, raw_losses)
     no_clear_valley = bool(funcs) and len(raw_lrs) >= 2 and fall < min_fall
-    lag_free = zero_lag_smooth(raw_lrs, raw_losses) if len(raw_lrs) >= 2 else raw_losses # computed once: `edge` and the plot read it too
+    lag_free = zero_lag_smooth(raw_lrs, raw_losses) if len(raw_lrs) >= 2 else raw_losses # computed once: `between`, `edge` and the plot read it too
     clear = len(raw_lrs) >= 2 and fall >= min_fall
     regions,span = (find_regions(raw_lrs, lag_free), safe_range(raw_lrs, lag_free)) if clear else (None, None)
     if no_clear_valley:
@@ -223,9 +235,11 @@ def suggest(record:LRFinderRecord, suggest_funcs=default_suggest_funcs, skip_sta
     curves = dict(lag_free=(raw_lrs, lag_free), ema=(full_lrs, full_losses))
     values,points,read = {},{},{}
     for name,func in zip(_unique_names(funcs), funcs):
-        raw = getattr(func, 'curve', 'smoothed') == 'raw'
+        kind = getattr(func, 'curve', 'smoothed')
+        raw = kind in ('raw', 'raw+ema')
         curve = (raw_lrs, raw_losses) if raw else (lrs, losses)
-        if len(curve[0]): value = func(torch.tensor(curve[0]), torch.tensor(curve[1]), record.n_points)[0]
+        extra = dict(ema=(torch.tensor(lrs), torch.tensor(losses))) if kind == 'raw+ema' else {}
+        if len(curve[0]): value = func(torch.tensor(curve[0]), torch.tensor(curve[1]), record.n_points, **extra)[0]
         else: value = record.lrs[0] if record.lrs else float(np.ravel(record.start_lr)[-1]) # the last group's, as plotted
         values[name],read[name] = float(value),'lag_free' if raw and len(raw_lrs) else 'ema'
         points[name] = (float(value), loss_at(value, *curves[read[name]])) # on the curve the rule read
@@ -234,7 +248,7 @@ def suggest(record:LRFinderRecord, suggest_funcs=default_suggest_funcs, skip_sta
                         skip=(skip_start, skip_end), curves=curves, read=read, regions=regions, range=span)
 
 # %% ../nbs/01_suggest.ipynb #01suggest-039c
-known_rules = {f.__name__: f for f in (edge, valley, slide, minimum, steep)}
+known_rules = {f.__name__: f for f in (between, edge, valley, slide, minimum, steep)}
 
 def _on_demand(func, res:SuggestedLRs) -> float:
     return suggest(res.record, [func], *res.skip, warn=False)[0]
