@@ -1,4 +1,4 @@
-"""How good is `SuggestedLRs.range`? Re-scored offline on the records and grid losses of `suggestion_quality.py` (issue 10).
+"""How good is `SuggestedLRs.range`? Re-scored offline on the records and grid losses of the first, six-task suggestion benchmark (issue 10).
 
     python benchmarks/range_quality.py [--results benchmarks/results/suggestion_quality.json]
 

@@ -4,12 +4,12 @@
 
 # %% auto #0
 __all__ = ['LRFinderRecord', 'LRFinderWarning', 'SuggestedLRs', 'smooth_losses', 'zero_lag_smooth', 'minimum', 'steep', 'valley',
-           'slide', 'edge', 'SuggestionMethod', 'suggest', 'prepare_curve', 'find_regions', 'safe_range', 'Snapshot',
-           'LRFinder', 'fastai_finder', 'plot_lr_find_bs']
+           'slide', 'edge', 'between', 'SuggestionMethod', 'suggest', 'prepare_curve', 'find_regions', 'safe_range',
+           'Snapshot', 'LRFinder', 'fastai_finder', 'plot_lr_find_bs']
 
 # %% ../nbs/08_all.ipynb #08all-003
 from .core import LRFinderRecord, LRFinderWarning, SuggestedLRs, smooth_losses, zero_lag_smooth
-from .suggest import minimum, steep, valley, slide, edge, SuggestionMethod, suggest, prepare_curve, find_regions, safe_range
+from .suggest import minimum, steep, valley, slide, edge, between, SuggestionMethod, suggest, prepare_curve, find_regions, safe_range
 from .plot import plot_lr_find
 from .snapshot import Snapshot
 from .callback import LRFinder
@@ -17,5 +17,5 @@ from .learner import lr_find, fastai_finder
 from .experiments import lr_find_bs, plot_lr_find_bs
 
 # %% ../nbs/08_all.ipynb #08all-004
-_all_ = ['LRFinderRecord', 'LRFinderWarning', 'SuggestedLRs', 'smooth_losses', 'zero_lag_smooth', 'minimum', 'steep', 'valley', 'slide', 'edge',
+_all_ = ['LRFinderRecord', 'LRFinderWarning', 'SuggestedLRs', 'smooth_losses', 'zero_lag_smooth', 'minimum', 'steep', 'valley', 'slide', 'edge', 'between',
          'SuggestionMethod', 'suggest', 'prepare_curve', 'find_regions', 'safe_range', 'Snapshot', 'LRFinder', 'fastai_finder', 'plot_lr_find_bs']

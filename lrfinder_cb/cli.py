@@ -82,7 +82,7 @@ def _parser():
     p.add_argument('--end-lr', type=float, default=10., help="learning rate after num-it steps (default 10)")
     p.add_argument('--num-it', type=int, default=100, help="number of optimizer steps (default 100)")
     p.add_argument('--no-stop-div', action='store_true', help="do not stop when the loss diverges")
-    p.add_argument('--suggest', default='edge', help=f"comma-separated suggestion rules among {', '.join(_rules)} (default edge)")
+    p.add_argument('--suggest', default='between', help=f"comma-separated suggestion rules among {', '.join(_rules)} (default between)")
     p.add_argument('--runs', type=int, default=1, help="repeat the range test with different data orders and combine (default 1)")
     p.add_argument('--seed', type=int, default=0, help="seed for the demo learner (default 0)")
     p.add_argument('--steps-per-lr', type=int, default=1, help="optimizer steps at each learning rate; one point is their mean loss (default 1)")

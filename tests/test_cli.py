@@ -71,7 +71,7 @@ def test_demo_json_with_repeated_runs(tmp_path):
     assert out.returncode == 0, out.stderr
     data = json.loads((tmp_path/'r.json').read_text())
     assert data['record']['n_runs'] == 3 and data['record']['settings']['batch_size'] == 64
-    assert 'edge' in out.stdout and 'Warning' not in out.stderr
+    assert 'between' in out.stdout and 'Warning' not in out.stderr
 
 
 @pytest.mark.skipif(LR_FIND is None, reason="the package is not installed (pip install -e .)")

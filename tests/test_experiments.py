@@ -57,7 +57,7 @@ def test_vary_init_varies_and_restores(tmp_path):
     assert_same_weights(before, weights(learn))
     first_losses = [r.record.losses[0] for r in res.runs]
     assert len(set(first_losses)) == 3, "every run should start from other weights"
-    lo, hi = res.bands['edge']
+    lo, hi = res.bands['between']
     assert lo <= hi and res.vary == 'init'
 
 

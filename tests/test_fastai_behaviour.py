@@ -69,7 +69,7 @@ def test_no_suggest_funcs_returns_none_as_fastai(tmp_path):
 
 def test_every_rule_readable_on_a_default_result(tmp_path):
     res = run(regression_learner(tmp_path))
-    assert res._fields == ('edge',)
+    assert res._fields == ('between',)
     for name in ('valley', 'minimum', 'steep', 'slide'):
         assert 1e-8 < getattr(res, name) < 10
     assert res.valley == pytest.approx(run(regression_learner(tmp_path), suggest_funcs=(valley,)).valley)
