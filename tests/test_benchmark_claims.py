@@ -46,3 +46,21 @@ def test_the_held_out_figures_of_the_readme(runs):
     assert figures(cv.FIXED['edge (as shipped: 0.9, x2)']) == (0.19, 0.37)
     floor = cv.stats(cv.noise_floor(held)[0].values())
     assert (round(floor['median'], 2), round(floor['worst'], 2)) == (0.03, 0.12)
+
+
+def test_quick_mode_runs_and_resumes_from_its_cache(tmp_path):
+    import json, suggestion_quality as sq
+    sq.main(['--quick', '--jobs', '1', '--cache', str(tmp_path)])
+    files = sorted(tmp_path.glob('*.json'))
+    assert [f.name.split('__')[0] for f in files] == sorted(sq.QUICK)
+    entries = [json.loads(f.read_text()) for f in files]
+    assert all(len(e['grid']) == len(sq.QUICK_GRID) and 'record' in e and 'record3' in e for e in entries)
+    # a killed run resumes: drop one grid point and the record of another file, and only those are redone
+    first, second = entries[0], entries[1]
+    dropped = next(iter(first['grid']))
+    del first['grid'][dropped]; files[0].write_text(json.dumps(first))
+    del second['record']; files[1].write_text(json.dumps(second))
+    untouched = files[2].stat().st_mtime_ns
+    sq.main(['--quick', '--jobs', '1', '--cache', str(tmp_path)])
+    assert dropped in json.loads(files[0].read_text())['grid'] and 'record' in json.loads(files[1].read_text())
+    assert files[2].stat().st_mtime_ns == untouched
