@@ -127,10 +127,11 @@ def find_regions(lrs, smooth) -> dict:
     bounds = [lrs[0], lrs[first], lrs[bottom], lrs[-1]]
     return {name: (float(bounds[i]), float(bounds[i+1])) for i,name in enumerate(region_names)}
 
-def safe_range(lrs, smooth) -> tuple:
-    "From the start of the fall to `edge`'s suggestion: the learning rates we call safe to train at"
+def safe_range(lrs, smooth, suggestion:float|None=None) -> tuple:
+    "From the start of the fall to `edge`'s suggestion, or to `suggestion` if that is higher: the learning rates we call safe to train at"
     lrs,smooth = as_array(lrs),as_array(smooth)
-    return float(lrs[_fall_done(smooth, 0.1)]), _edge_of(lrs, smooth)
+    hi = _edge_of(lrs, smooth)
+    return float(lrs[_fall_done(smooth, 0.1)]), hi if suggestion is None else max(hi, float(suggestion))
 
 # %% ../nbs/01_suggest.ipynb #01suggest-027
 class SuggestionMethod:
@@ -224,7 +225,10 @@ def suggest(record:LRFinderRecord, suggest_funcs=default_suggest_funcs, skip_sta
     no_clear_valley = bool(funcs) and len(raw_lrs) >= 2 and fall < min_fall
     lag_free = zero_lag_smooth(raw_lrs, raw_losses) if len(raw_lrs) >= 2 else raw_losses # computed once: `between`, `edge` and the plot read it too
     clear = len(raw_lrs) >= 2 and fall >= min_fall
-    regions,span = (find_regions(raw_lrs, lag_free), safe_range(raw_lrs, lag_free)) if clear else (None, None)
+    if clear: # the range reaches the default suggestion, whichever rules were asked for
+        regions = find_regions(raw_lrs, lag_free)
+        span = safe_range(raw_lrs, lag_free, between(raw_lrs, raw_losses, ema=(lrs, losses))[0])
+    else: regions,span = None,None
     if no_clear_valley:
         notes.append(f"no clear valley: the loss fell by only {fall:.1f} times the noise of its smoothed curve (less than {min_fall:g}); "
                      "the model may already be trained" + (f", or end_lr ({record.end_lr}) may be too small" if record.stop_reason == 'num_it' else ""))

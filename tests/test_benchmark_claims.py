@@ -64,3 +64,16 @@ def test_quick_mode_runs_and_resumes_from_its_cache(tmp_path):
     sq.main(['--quick', '--jobs', '1', '--cache', str(tmp_path)])
     assert dropped in json.loads(files[0].read_text())['grid'] and 'record' in json.loads(files[1].read_text())
     assert files[2].stat().st_mtime_ns == untouched
+
+
+def test_the_range_figures_of_the_benchmarks_readme(runs):
+    import range_quality as rq
+    rows = [(r, rq.evaluate(r)) for r in runs]
+    for r, e in rows: # the default suggestion always lies inside the range
+        if e['range'] is not None:
+            assert e['range'][0] <= suggest(r.record, warn=False).between <= e['range'][1]*(1 + 1e-9)
+    for held, (covered, ranged, above) in ((False, (113, 167, 54)), (True, (13, 50, 37))):
+        es = [e for r, e in rows if (r.group in cv.HELD_OUT_GROUPS) == held and e['range'] is not None]
+        assert (sum(e['covered'] for e in es), len(es), sum(e['above'] for e in es)) == (covered, ranged, above)
+    held = [rq.evaluate(r, to_edge=True) for r in runs if r.group in cv.HELD_OUT_GROUPS]
+    assert sum(e['covered'] for e in held) == 10 # before the range reached `between`
