@@ -1,4 +1,4 @@
-"""Time and memory of the suggestion step (issue 10): our default `suggest`, all five rules, and fastai's `valley` on the same curves.
+"""Time and memory of the suggestion step (issue 10): our default `suggest`, all six rules, and fastai's `valley` on the same curves.
 
     python benchmarks/suggest_speed.py [--sizes 1000 10000 100000] [--repeats 5] [--lr-find-steps 100000]
 
@@ -16,7 +16,7 @@ from fastai.data.load import DataLoader
 from fastai.learner import Learner
 import lrfinder_cb, lrfinder_cb.core  # noqa: F401
 from lrfinder_cb.learner import fastai_finder
-from lrfinder_cb.all import LRFinderRecord, suggest, edge, valley, slide, minimum, steep
+from lrfinder_cb.all import LRFinderRecord, suggest, between, edge, valley, slide, minimum, steep
 from lrfinder_cb.suggest import synthetic_curve
 
 
@@ -61,12 +61,12 @@ def main():
     p.add_argument('--repeats', type=int, default=5)
     p.add_argument('--lr-find-steps', type=int, default=0)
     args = p.parse_args()
-    print(f"| steps | default `suggest` (edge) | all five rules | fastai `valley` alone | peak memory, all five rules |")
+    print(f"| steps | default `suggest` (between) | all six rules | fastai `valley` alone | peak memory, all six rules |")
     print("|---|---|---|---|---|")
     for n in args.sizes:
         rec = record(n)
         t_default, _ = timed(lambda: suggest(rec), args.repeats)
-        t_all, peak = timed(lambda: suggest(rec, (edge, valley, slide, minimum, steep)), args.repeats)
+        t_all, peak = timed(lambda: suggest(rec, (between, edge, valley, slide, minimum, steep)), args.repeats)
         if n <= 10000:
             lrs, losses = torch.tensor(rec.lrs[n//10:-5]), torch.tensor(rec.smoothed_losses[n//10:-5])
             t_fa = f"{timed(lambda: fastai_finder.valley(lrs, losses, n), 1 if n > 1000 else args.repeats, memory=False)[0]*1e3:,.1f} ms"
