@@ -8,7 +8,6 @@ peak memory is the largest block `tracemalloc` sees during one call. fastai's `v
 """
 import argparse, resource, statistics, time, tracemalloc, warnings
 warnings.filterwarnings('ignore')
-import numpy as np
 import torch
 from torch import nn
 from fastai.data.core import DataLoaders
@@ -61,7 +60,7 @@ def main():
     p.add_argument('--repeats', type=int, default=5)
     p.add_argument('--lr-find-steps', type=int, default=0)
     args = p.parse_args()
-    print(f"| steps | default `suggest` (between) | all six rules | fastai `valley` alone | peak memory, all six rules |")
+    print("| steps | default `suggest` (between) | all six rules | fastai `valley` alone | peak memory, all six rules |")
     print("|---|---|---|---|---|")
     for n in args.sizes:
         rec = record(n)

@@ -214,30 +214,33 @@ def floor_row(runs):
             f"{statistics.median(all_regrets):.1f}% | {max(m for m, _ in regrets.values()):.0f}% |")
 
 
-def report(runs, final=None, runs3=None):
-    "Markdown: the noise floor and the out-of-group table on the design groups; the held-out table with `final` constants"
+SHIPPED = {'**between** (shipped default: `suggest(record, [between])`)': lambda r: suggest(r.record, [between], warn=False)[0]}
+
+
+def report(runs, runs3=None):
+    "Markdown: the noise floor and the out-of-group table on the design groups; the held-out table, every family at its design constants"
     design = [r for r in runs if r.group not in HELD_OUT_GROUPS]
     held = [r for r in runs if r.group in HELD_OUT_GROUPS]
     out = [f"## Design groups, out of group ({len({r.config for r in design})} configurations in {len({r.group for r in design})} groups, "
            f"{len(design)} runs)\n", HEADER, floor_row(design)]
     for name, f in FIXED.items(): out.append(row(name, design, [f(r) for r in design]))
-    chosen_all, folds = {}, {}
+    frozen, folds, constants = {}, {}, {}
     for fam in FAMILIES:
-        lrs, chosen, everything = cross_validate(design, fam)
-        chosen_all[fam], folds[fam] = everything, chosen
+        lrs, folds[fam], constants[fam] = cross_validate(design, fam)
+        frozen[f"{fam} at {tuple(round(x, 3) for x in constants[fam])}"] = lambda r, f=FAMILIES[fam][0], p=constants[fam]: f(r, *p)
         out.append(row(fam + ' (constants chosen out of group)', design, lrs))
     design3 = [r for r in runs3 if r.group not in HELD_OUT_GROUPS] if runs3 else []
     for fam in (('edge(frac, cap)', 'lag-free bottom / k') if design3 else ()):
-        lrs, chosen, _ = cross_validate(design3, fam)
+        lrs, _, _ = cross_validate(design3, fam)
         out.append(row(fam + ' on the median curve of `n_runs=3` (constants chosen out of group)', design3, lrs))
     out.append("\nConstants chosen per left-out group, and on all design groups:\n")
+    fmt = lambda p: '(' + ', '.join(f'{x:.3g}' for x in p) + ')'
     for fam, chosen in folds.items():
-        fmt = lambda p: '(' + ', '.join(f'{x:.3g}' for x in p) + ')'
-        out.append(f"- {fam}: " + '; '.join(f"{g} {fmt(p)}" for g, p in chosen.items()) + f"; **all {fmt(chosen_all[fam])}**")
-    if held and final:
+        out.append(f"- {fam}: " + '; '.join(f"{g} {fmt(p)}" for g, p in chosen.items()) + f"; **all {fmt(constants[fam])}**")
+    if held:
         out += [f"\n## Held out ({len({r.config for r in held})} configurations, {len(held)} runs), run once with frozen rules\n", HEADER, floor_row(held)]
-        for name, f in {**FIXED, **final}.items(): out.append(row(name, held, [f(r) for r in held]))
-    return "\n".join(out), chosen_all
+        for name, f in {**FIXED, **SHIPPED, **frozen}.items(): out.append(row(name, held, [f(r) for r in held]))
+    return "\n".join(out)
 
 
 def detail(runs, rules):
@@ -280,14 +283,10 @@ def train_needed(cache, needed, jobs=2):
 def tables(cache):
     "Every table, as markdown"
     runs = load(cache)
-    runs3 = load(cache, 'record3')
-    _, chosen = report(runs)
-    final = {'**between** (shipped default: `suggest(record, [between])`)': lambda r: suggest(r.record, [between], warn=False)[0]}
-    for fam, p in chosen.items(): final[f"{fam} at {tuple(round(x, 3) for x in p)}"] = lambda r, f=FAMILIES[fam][0], p=p: f(r, *p)
-    text, _ = report(runs, final, runs3)
+    text = report(runs, load(cache, 'record3'))
     held = [r for r in runs if r.group in HELD_OUT_GROUPS]
     if held:
-        rules = {'between': final[next(iter(final))], 'fastai minimum': FIXED['fastai minimum'], 'fastai valley': FIXED['fastai valley'],
+        rules = {'between': next(iter(SHIPPED.values())), 'fastai minimum': FIXED['fastai minimum'], 'fastai valley': FIXED['fastai valley'],
                  'edge': FIXED['edge (as shipped: 0.9, x2)']}
         text += "\n\nHeld out, per configuration (score, mean over seeds):\n\n" + detail(held, rules)
     return text

@@ -16,11 +16,13 @@ configurations used in design, `--set heldout` only the held-out ones. All data 
 The held-out configurations (`HELD_OUT`: every SGD configuration and every `fine_tune` one) were fixed before any design work,
 and are scored once, at the end.
 """
-import argparse, json, math, os, sys, time, warnings
+import argparse, json, math, sys, time, warnings
 from functools import partial
 from pathlib import Path
 warnings.filterwarnings('ignore')
 import numpy as np
+import torch
+from torch import nn
 
 GRID = [10**(-5 + i/4) for i in range(23)]
 QUICK_GRID = GRID[4::3]
@@ -73,13 +75,7 @@ DATA = dict(digits=digits, digits_small=partial(digits, 300), cancer=cancer, blo
 
 
 # ---------- models ----------
-def _torch():
-    import torch
-    from torch import nn
-    return torch, nn
-
 def mlp(n_in, n_out, width=64, depth=2, bn=False, dropout=0.):
-    _, nn = _torch()
     layers, d = [], n_in
     for _ in range(depth):
         layers += [nn.Linear(d, width)] + ([nn.BatchNorm1d(width)] if bn else []) + [nn.ReLU()] + ([nn.Dropout(dropout)] if dropout else [])
@@ -87,7 +83,6 @@ def mlp(n_in, n_out, width=64, depth=2, bn=False, dropout=0.):
     return nn.Sequential(nn.Sequential(*layers), nn.Linear(d, n_out))
 
 def resmlp(n_in, n_out, width=64, blocks=3):
-    torch, nn = _torch()
     class Block(nn.Module):
         def __init__(self):
             super().__init__()
@@ -96,7 +91,6 @@ def resmlp(n_in, n_out, width=64, blocks=3):
     return nn.Sequential(nn.Sequential(nn.Linear(n_in, width), *[Block() for _ in range(blocks)], nn.ReLU()), nn.Linear(width, n_out))
 
 def cnn(n_out, bn=False, residual=False):
-    torch, nn = _torch()
     def conv(ci, co, stride=1):
         return nn.Sequential(nn.Conv2d(ci, co, 3, padding=1, stride=stride), *([nn.BatchNorm2d(co)] if bn else []), nn.ReLU())
     class Res(nn.Module):
@@ -109,7 +103,6 @@ def cnn(n_out, bn=False, residual=False):
     return nn.Sequential(nn.Sequential(*body), nn.Linear(32*4*4, n_out))
 
 def rnn(n_out, kind='gru'):
-    torch, nn = _torch()
     class Rows(nn.Module):
         "An 8x8 digit read as a sequence of 8 rows"
         def __init__(self):
@@ -206,8 +199,6 @@ def _tabular_learner(cfg, loss_func, opt_func, wd):
 
 def _pretrained(cfg, seed, model, data):
     "Pre-train the body on a related synthetic task (3 epochs of one-cycle Adam at 3e-3), then give it a fresh head"
-    import torch
-    from torch import nn
     from fastai.learner import Learner
     from fastai.torch_core import set_seed
     key = (cfg['name'], seed)
@@ -231,7 +222,6 @@ def _pretrained(cfg, seed, model, data):
 
 
 def _loaders(train, valid, bs):
-    import torch
     from fastai.data.core import DataLoaders
     from fastai.data.load import DataLoader
     def ds(x, y): return list(zip(torch.tensor(x), torch.tensor(y)))
@@ -240,8 +230,6 @@ def _loaders(train, valid, bs):
 
 def build(cfg, seed):
     "A fresh Learner for `cfg`: fixed data, initial weights and batch order from `seed`"
-    import torch
-    from torch import nn
     import fastai.callback.all # noqa: F401  (fit_one_cycle, fine_tune, no_bar)
     from fastai.learner import Learner
     from fastai.optimizer import Adam, SGD, RAdam, Lamb
@@ -296,7 +284,6 @@ def range_test(cfg, seed, n_runs=1):
 def run_one(job):
     "One configuration and seed, resumed from (and saved to) its cache file"
     name, seed, grid, cache = job
-    import torch
     torch.set_num_threads(1)
     path = Path(cache)/f"{name}__{seed}.json"
     entry = json.loads(path.read_text()) if path.exists() else dict(config=BY_NAME[name], seed=seed, grid={})

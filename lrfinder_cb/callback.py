@@ -17,7 +17,7 @@ from .suggest import suggest, default_suggest_funcs, check_suggest_funcs
 from .distributed import world_size, rank, mean_across_ranks
 
 # %% auto #0
-__all__ = ['muted_callbacks', 'check_sweep', 'publish', 'leave_optimizer', 'LRFinder']
+__all__ = ['muted_callbacks', 'check_sweep', 'publish', 'leave_optimizer', 'put_back', 'LRFinder']
 
 # %% ../nbs/04_callback.ipynb #04callback-005
 def _as_lrs(value, name:str) -> np.ndarray:
@@ -65,6 +65,12 @@ def publish(learn, record:LRFinderRecord, suggestions):
 def leave_optimizer(learn):
     "Give a learner that has no optimizer a fresh one, created as `fit` would create it (fastai's finder leaves one too)"
     if learn.opt is None: learn.create_opt()
+
+def put_back(learn, saved):
+    "Restore the snapshot `saved` and free it (even if restoring fails), then leave `learn` an optimizer: the end of every range test"
+    try: saved.restore()
+    finally: saved.close()
+    leave_optimizer(learn)
 
 # %% ../nbs/04_callback.ipynb #04callback-013
 class LRFinder(Callback):
@@ -201,9 +207,7 @@ class LRFinder(Callback):
     def _finish(self, aborted:bool):
         if self.saved is None: return
         saved,self.saved = self.saved,None
-        try: saved.restore()
-        finally: saved.close()
-        leave_optimizer(self.learn)
+        put_back(self.learn, saved)
         for cb,run in self.muted: cb.run = run
         if self.record is None: return
         self.record.stop('aborted' if aborted else 'end_of_fit')

@@ -11,7 +11,7 @@ from fastcore.imports import IN_NOTEBOOK
 from fastai.data.core import DataLoaders
 from fastai.learner import Learner
 from .snapshot import Snapshot
-from .callback import leave_optimizer
+from .callback import put_back
 from .distributed import rank
 import lrfinder_cb.learner # `Learner.lr_find`
 
@@ -45,10 +45,7 @@ def lr_find_bs(self:Learner, bss=(32, 64, 128, 256), show_plot:bool=True, **kwar
             self.dls = _rebuilt(self.dls, bs)
             results[bs] = self.lr_find(show_plot=False, **kwargs)
             self.dls = outer.attrs['dls']
-    finally:
-        try: outer.restore()
-        finally: outer.close()
-    leave_optimizer(self)
+    finally: put_back(self, outer)
     self.recorder.lr_find_by_bs = results
     if show_plot and rank() == 0: plot_lr_find_bs(results, return_fig=False)
     return results

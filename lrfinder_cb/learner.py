@@ -15,7 +15,7 @@ import numpy as np
 from .core import SuggestedLRs, LRFinderRecord, LRFinderWarning
 from .suggest import default_suggest_funcs, suggest, SuggestionMethod, valley, slide, minimum, steep
 from .snapshot import Snapshot, reseed
-from .callback import LRFinder, publish, leave_optimizer
+from .callback import LRFinder, publish, put_back
 from .distributed import world_size, rank
 
 # %% auto #0
@@ -113,10 +113,7 @@ def _run_repeated(learn, cbs, n_epoch, vary:str='order'):
                 reseed(learn.dls, 1000 + i) # the same orders on every call: repeated calls give the same result
                 if vary == 'init': reinit_weights(learn)
                 _run_once(learn, cb, n_epoch)
-    finally:
-        try: outer.restore()
-        finally: outer.close()
-    leave_optimizer(learn)
+    finally: put_back(learn, outer)
     record,first = LRFinderRecord.median_of([cb.record for cb in cbs]),cbs[0]
     res = suggest(record, first.suggest_funcs, first.skip_start, first.skip_end, warn=rank() == 0)
     res.runs,res.vary = [cb.suggestions for cb in cbs],vary

@@ -222,9 +222,10 @@ def suggest(record:LRFinderRecord, suggest_funcs=default_suggest_funcs, skip_sta
     raw_lrs,raw_losses,_ = prepare_curve(record.lrs, record.losses, record.n_points, skip_start, skip_end)
     notes = _record_notes(record) + notes
     fall = relative_fall(raw_lrs, raw_losses)
-    no_clear_valley = bool(funcs) and len(raw_lrs) >= 2 and fall < min_fall
-    lag_free = zero_lag_smooth(raw_lrs, raw_losses) if len(raw_lrs) >= 2 else raw_losses # computed once: `between`, `edge` and the plot read it too
-    clear = len(raw_lrs) >= 2 and fall >= min_fall
+    curve_ok = len(raw_lrs) >= 2
+    clear = curve_ok and fall >= min_fall
+    no_clear_valley = bool(funcs) and curve_ok and not clear
+    lag_free = zero_lag_smooth(raw_lrs, raw_losses) if curve_ok else raw_losses # computed once: `between`, `edge` and the plot read it too
     if clear: # the range reaches the default suggestion, whichever rules were asked for
         regions = find_regions(raw_lrs, lag_free)
         span = safe_range(raw_lrs, lag_free, between(raw_lrs, raw_losses, ema=(lrs, losses))[0])

@@ -1,12 +1,11 @@
 """What fastai's own LR-finder tests and docs check, checked on ours the way a fastai user's code meets it (fastai's star imports, then ours),
 the curves from user reports that broke finders, and the snapshot of a model too big for memory (issue 8)."""
-import math, os, warnings
+import os, warnings
 import numpy as np
 import pytest
-import torch
 from torch import nn
 from fastai.callback.core import Callback, CancelStepException
-from lrfinder_cb.all import LRFinder, LRFinderWarning, SuggestedLRs, minimum, steep, valley, slide
+from lrfinder_cb.all import LRFinder, LRFinderWarning, minimum, steep, valley, slide
 import lrfinder_cb.snapshot as snapshot_module
 from helpers import demo_learner, regression_learner, weights, assert_same_weights, quiet, RaiseAt
 

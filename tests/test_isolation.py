@@ -433,3 +433,15 @@ def check_bad_input(run, tmp_path, kwargs, message):
 def test_bad_input_is_a_clear_value_error(tmp_path, theirs, kwargs, message):
     check_bad_input(ours, tmp_path, kwargs, message)
     falls_short(check_bad_input, theirs, tmp_path, kwargs, message)
+
+
+@pytest.mark.parametrize('n_runs', [1, 2])
+def test_an_exception_leaves_the_same_learner_whatever_n_runs(tmp_path, n_runs):
+    "A learner without an optimizer gets one at the end of every range test, an interrupted one included, whether it ran once or repeated"
+    learn = regression_learner(tmp_path)
+    assert learn.opt is None
+    before = weights(learn)
+    learn.add_cb(RaiseAt(30 if n_runs == 2 else 7, RuntimeError('boom')))  # in the second run when repeated (20 steps each)
+    with quiet(learn), pytest.raises(RuntimeError): learn.lr_find(num_it=20, stop_div=False, n_runs=n_runs, show_plot=False)
+    assert_same_weights(before, weights(learn))
+    assert learn.opt is not None
