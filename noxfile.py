@@ -4,7 +4,9 @@
           pytest, which also runs every notebook (tests/test_notebooks.py, as nbdev_test would: nbdev 2 cannot import under fastcore 2).
 - oldest: the lowest version of every dependency pyproject.toml declares (`>=` read as `==`); pytest and the notebooks as above.
 - nbdev:  the nbdev 2 development stack; fails if `nbdev_clean` or `nbdev_export` would change tracked files, then runs
-          `nbdev_test` and pytest (without the notebook runner, which would repeat nbdev_test).
+          `nbdev_test`, nbdev's processing of every notebook for the docs (tests/docs_check.py: what `nbdev_docs` does before
+          Quarto, which cannot be installed here; it fails on any error, and if the site files it writes differ from those
+          committed), and pytest (without the notebook runner, which would repeat nbdev_test).
 """
 import tomllib
 from pathlib import Path
@@ -63,4 +65,7 @@ def nbdev(session):
     if changed.strip():
         session.error(f"nbdev_clean/nbdev_export changed the tree: notebooks and library are out of sync (commit the result):\n{changed}")
     session.run('nbdev_test', '--n_workers', '2', env=ENV)
+    session.run('python', 'tests/docs_check.py', env=ENV)
+    changed = session.run('git', 'status', '--porcelain', silent=True, external=True)
+    if changed.strip(): session.error(f"nbdev's docs processing rewrote site files (commit what it writes):\n{changed}")
     session.run('pytest', '--ignore=tests/test_notebooks.py', *session.posargs, env=ENV)

@@ -9,9 +9,10 @@ import numpy as np
 import torch
 from fastai.callback.core import Callback, CancelFitException, CancelValidException
 from fastai.torch_core import find_bs
-from fastai.callback.progress import CSVLogger
+from fastai.callback.progress import CSVLogger, ProgressCallback
+from fastprogress.fastprogress import progress_bar
 from fastai.callback.schedule import ParamScheduler
-from .core import LRFinderRecord, LRFinderWarning, lr_multiplier
+from .core import LRFinderRecord, LRFinderWarning, lr_multiplier, warn
 from .snapshot import Snapshot, snapshot_modes, RNGState, DataLoaderState
 from .suggest import suggest, default_suggest_funcs, check_suggest_funcs
 from .distributed import world_size, rank, mean_across_ranks
@@ -46,7 +47,7 @@ def check_sweep(start_lr, end_lr, num_it) -> tuple:
     return start, np.full(len(start), ratio)
 
 # %% ../nbs/04_callback.ipynb #04callback-010
-muted_callbacks = [CSVLogger, ParamScheduler]
+muted_callbacks = [CSVLogger, ParamScheduler, ProgressCallback]
 
 # %% ../nbs/04_callback.ipynb #04callback-011
 def _window_loss(losses) -> torch.Tensor:
@@ -81,7 +82,7 @@ class LRFinder(Callback):
         end_lr:float=10,       # Learning rate `num_it` steps later (or one per parameter group)
         num_it:int=100,        # Number of optimizer steps
         stop_div:bool=True,    # Stop once the smoothed loss diverges
-        suggest_funcs=default_suggest_funcs, # Suggestion rules run at the end (None: none)
+        suggest_funcs:tuple|None=default_suggest_funcs, # Suggestion rules run at the end (None: none)
         schedule:str='exp',    # 'exp' (fastai's) or 'linear'
         div_factor:float=4.,   # Diverged: smoothed loss above its best by more than `div_factor-1` times the curve's scale
         beta:float=0.98,       # Smoothing of the loss (fastai's `AvgSmoothLoss`)
@@ -102,8 +103,11 @@ class LRFinder(Callback):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"{name} ({value!r}) must be a whole number, 1 or more")
         if steps_per_lr > num_it: raise ValueError(f"steps_per_lr ({steps_per_lr}) must be at most num_it ({num_it}): the sweep needs one learning rate at least")
-        if num_it < 6: warnings.warn(f"num_it ({num_it}) is below 6: fastai would run 6 steps, we run the {num_it} asked for; "
-                                     "suggestions on so short a curve are rough", LRFinderWarning, stacklevel=2)
+        if steps_per_lr > 1 and num_it//steps_per_lr < 20:
+            warn(f"num_it={num_it} with steps_per_lr={steps_per_lr} sweeps only {num_it//steps_per_lr} learning rates: num_it counts optimizer "
+                 f"steps, so raise it (num_it={30*steps_per_lr} gives 30 learning rates) for a curve worth reading")
+        if num_it < 6: warn(f"num_it ({num_it}) is below 6: fastai would run 6 steps, we run the {num_it} asked for; "
+                            "suggestions on so short a curve are rough")
         self.start_lr,self.end_lr,self.num_it,self.stop_div,self.suggest_funcs = start_lr,end_lr,num_it,stop_div,suggest_funcs
         self.schedule,self.div_factor,self.beta,self.skip_start,self.skip_end = schedule,div_factor,beta,skip_start,skip_end
         self.snapshot_mode,self.saved,self.record,self.suggestions,self.muted = snapshot,None,None,None,[]
@@ -123,6 +127,7 @@ class LRFinder(Callback):
         self.saved = Snapshot(learn, self.snapshot_mode)
         self.muted = [(cb, cb.run) for cb in learn.cbs if isinstance(cb, tuple(muted_callbacks)) and cb is not self]
         for cb,_ in self.muted: cb.run = False
+        self.show_bar = any(isinstance(cb, ProgressCallback) and run for cb,run in self.muted) # where fastai would show its bars
 
     def before_fit(self):
         "Take the snapshot if attaching did not, start a fresh record, set the first learning rate"
@@ -136,9 +141,11 @@ class LRFinder(Callback):
         self.world = world_size()
         self.record = LRFinderRecord(self.start_lr, self.end_lr, self.num_it, self.stop_div, self.div_factor, self.beta, self.schedule,
                                      world_size=self.world, steps_per_lr=self.steps_per_lr)
-        self.window,self.step_skipped,self.stepped,self.at_lr,self.n_opt_steps = [],False,False,[],0
+        self.window,self.step_skipped,self.stepped,self.at_lr = [],False,False,[]
         self.probe_batches = self._fixed_valid_batches() if self.valid_every else []
         self._set_step(0)
+        self.bar = progress_bar(range(self.record.n_points), leave=True) if self.show_bar and rank() == 0 else None
+        if self.bar is not None: self.bar.update(0)
 
     def _set_step(self, i:int):
         self.current_lrs = [lr*lr_multiplier(ratio, i/self.record.n_points, self.schedule) for lr,ratio in self.group_sweeps]
@@ -162,12 +169,15 @@ class LRFinder(Callback):
         loss,self.window = _window_loss(self.window),[]
         if self.world > 1: loss = mean_across_ranks(loss)
         self.at_lr.append(loss.item())
-        self.n_opt_steps += 1
-        if self.valid_every and self.n_opt_steps % self.valid_every == 0: self._probe()
+        record.n_optimizer_steps += 1
+        if self.valid_every and record.n_optimizer_steps % self.valid_every == 0: self._probe()
         if len(self.at_lr) < self.steps_per_lr and math.isfinite(self.at_lr[-1]): return
         losses,self.at_lr = self.at_lr,[]
         mean,spread = (losses[0], 0.) if len(losses) == 1 else (float(np.mean(losses)), float(np.std(losses)))
         reason = record.add(self.current_lrs, mean, spread)
+        if self.bar is not None:
+            self.bar.comment = f"lr {record.lrs[-1]:.2e}, smoothed loss {record.smoothed_losses[-1]:.4g}"
+            self.bar.update(record.n_steps)
         self._set_step(record.n_steps)
         if reason: raise CancelFitException()
 
@@ -196,6 +206,15 @@ class LRFinder(Callback):
         if self.world > 1: loss = mean_across_ranks(loss)
         self.record.valid_lrs.append(self.current_lrs[-1]); self.record.valid_losses.append(loss.item())
 
+    def _close_bar(self):
+        "Leave the bar at the last point, saying why the sweep stopped"
+        bar,self.bar = getattr(self, 'bar', None),None
+        if bar is None: return
+        rec = self.record
+        bar.comment = f"stopped: {rec.stop_reason} at lr {rec.lrs[-1]:.2e}" if rec.lrs else f"stopped: {rec.stop_reason}"
+        bar.update_bar(rec.n_steps)
+        bar.on_iter_end()
+
     def before_validate(self):
         "A range test never validates"
         raise CancelValidException()
@@ -211,6 +230,7 @@ class LRFinder(Callback):
         for cb,run in self.muted: cb.run = run
         if self.record is None: return
         self.record.stop('aborted' if aborted else 'end_of_fit')
+        self._close_bar()
         if aborted or self.suggest_funcs is None: self.suggestions = None
         else: self.suggestions = suggest(self.record, self.suggest_funcs, self.skip_start, self.skip_end, warn=rank() == 0)
         publish(self.learn, self.record, self.suggestions)

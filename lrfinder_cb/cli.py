@@ -4,25 +4,24 @@
 
 # %% ../nbs/07_cli.ipynb #07cli-001
 from __future__ import annotations
-import argparse, importlib, importlib.util, json, sys, warnings
+import argparse, contextlib, importlib, importlib.util, json, os, sys, traceback, warnings
 from pathlib import Path
-import torch
-from torch import nn
-from fastai.data.core import DataLoaders
-from fastai.data.load import DataLoader
-from fastai.learner import Learner
-from fastai.torch_core import default_device, set_seed
 import lrfinder_cb
-from .core import LRFinderWarning
-from .suggest import SuggestionMethod
 
 # %% auto #0
-__all__ = ['demo_learner', 'TargetError', 'load_learner_factory', 'make_learner', 'main']
+__all__ = ['rule_names', 'plot_formats', 'demo_learner', 'TargetError', 'load_learner_factory', 'make_learner', 'check_args',
+           'in_flags', 'main']
 
 # %% ../nbs/07_cli.ipynb #07cli-005
-def demo_learner(seed:int=0, bs:int=64, hidden:int=64, path=None) -> Learner:
+def demo_learner(seed:int=0, bs:int=64, hidden:int=64, path:str|Path|None=None) -> Learner:
     "A small MLP on scikit-learn's bundled digits; the same `seed` gives the same data split, order and initial weights"
+    import torch
+    from torch import nn
     from sklearn.datasets import load_digits
+    from fastai.data.core import DataLoaders
+    from fastai.data.load import DataLoader
+    from fastai.learner import Learner
+    from fastai.torch_core import default_device, set_seed
     x,y = load_digits(return_X_y=True)
     g = torch.Generator().manual_seed(seed)
     idx = torch.randperm(len(x), generator=g)
@@ -61,44 +60,71 @@ def load_learner_factory(target:str):
     if not callable(factory): raise TargetError(f"{where} has no function named {name!r}")
     return factory
 
+def _a(word:str) -> str: return f"{'an' if word[:1].lower() in 'aeiou' else 'a'} {word}"
+
 def make_learner(target:str) -> Learner:
     "Call the factory named by `target` and check that it returns a `Learner`"
+    from fastai.learner import Learner
     factory = load_learner_factory(target)
     try: learn = factory()
     except Exception as e: raise TargetError(f"{target}() raised {type(e).__name__}: {e}") from e
-    if not isinstance(learn, Learner): raise TargetError(f"{target}() returned a {type(learn).__name__}, not a fastai Learner")
+    if not isinstance(learn, Learner): raise TargetError(f"{target}() returned {_a(type(learn).__name__)}, not a fastai Learner")
     return learn
 
 # %% ../nbs/07_cli.ipynb #07cli-011
-_rules = {name.lower(): f for name,f in vars(SuggestionMethod).items() if not name.startswith('_')}
+rule_names = ('between', 'edge', 'valley', 'slide', 'minimum', 'steep') # `SuggestionMethod`'s rules, named without importing them
+plot_formats = ('png', 'pdf', 'svg', 'svgz', 'jpg', 'jpeg', 'tif', 'tiff', 'webp', 'eps', 'ps', 'pgf') # what matplotlib saves by default
+
+def _whole(least:int=1):
+    "An argparse type: a whole number, `least` or more; argparse names the flag in its error"
+    def parse(text:str) -> int:
+        try: value = int(text)
+        except ValueError: value = None
+        if value is None or value < least: raise argparse.ArgumentTypeError(f"must be a whole number, {least} or more (got {text!r})")
+        return value
+    return parse
+
+def _positive(text:str) -> float:
+    "An argparse type: a finite number above 0"
+    try: value = float(text)
+    except ValueError: value = None
+    if value is None or not 0 < value < float('inf'): raise argparse.ArgumentTypeError(f"must be a number above 0 (got {text!r})")
+    return value
+
+def _batch_sizes(text:str) -> list:
+    "An argparse type: comma-separated whole batch sizes, 1 or more"
+    sizes = [_whole()(b.strip()) if b.strip().lstrip('-').isdigit() else None for b in text.split(',') if b.strip()]
+    if not sizes or None in sizes: raise argparse.ArgumentTypeError(f"must be comma-separated whole numbers, 1 or more, such as 32,64,128 (got {text!r})")
+    return sizes
+
+def _rule_list(text:str) -> list:
+    names = [n.strip().lower() for n in text.split(',') if n.strip()]
+    unknown = [n for n in names if n not in rule_names]
+    if unknown or not names: raise argparse.ArgumentTypeError(f"unknown rule {', '.join(unknown) or repr(text)}; choose among {', '.join(rule_names)}")
+    return names
 
 def _parser():
     p = argparse.ArgumentParser(prog='lr-find', description="Run a learning-rate range test on a fastai Learner and print the suggested learning rates.")
     p.add_argument('target', nargs='?', help="path/to/file.py:make_learner or package.module:make_learner (a function returning a Learner)")
     p.add_argument('--demo', action='store_true', help="use the bundled demo: an MLP on scikit-learn's digits")
-    p.add_argument('--out', help="save the plot to this file (png, pdf, svg)")
-    p.add_argument('--json', help="save the curve and the suggestions to this JSON file")
-    p.add_argument('--start-lr', type=float, default=1e-7, help="learning rate of the first step (default 1e-7)")
-    p.add_argument('--end-lr', type=float, default=10., help="learning rate after num-it steps (default 10)")
-    p.add_argument('--num-it', type=int, default=100, help="number of optimizer steps (default 100)")
+    p.add_argument('--out', help=f"save the plot to this file ({', '.join(plot_formats[:3])}, ...)")
+    p.add_argument('--json', help="save the curve and the suggestions to this .json file")
+    p.add_argument('--start-lr', type=_positive, default=1e-7, help="learning rate of the first step (default 1e-7)")
+    p.add_argument('--end-lr', type=_positive, default=10., help="learning rate after num-it steps (default 10)")
+    p.add_argument('--num-it', type=_whole(), default=100, help="number of optimizer steps (default 100)")
     p.add_argument('--no-stop-div', action='store_true', help="do not stop when the loss diverges")
-    p.add_argument('--suggest', default='between', help=f"comma-separated suggestion rules among {', '.join(_rules)} (default between)")
-    p.add_argument('--runs', type=int, default=1, help="repeat the range test with different data orders and combine (default 1)")
+    p.add_argument('--suggest', type=_rule_list, default=['between'], help=f"comma-separated suggestion rules among {', '.join(rule_names)} (default between)")
+    p.add_argument('--runs', type=_whole(), default=1, help="repeat the range test with different data orders and combine (default 1)")
     p.add_argument('--seed', type=int, default=0, help="seed for the demo learner (default 0)")
-    p.add_argument('--steps-per-lr', type=int, default=1, help="optimizer steps at each learning rate; one point is their mean loss (default 1)")
-    p.add_argument('--valid-every', type=int, default=None, help="every this many steps, the loss on fixed validation batches (default: never)")
-    p.add_argument('--valid-batches', type=int, default=1, help="validation batches the probe evaluates (default 1)")
+    p.add_argument('--steps-per-lr', type=_whole(), default=1, help="optimizer steps at each learning rate; one point is their mean loss (default 1)")
+    p.add_argument('--valid-every', type=_whole(), default=None, help="every this many steps, the loss on fixed validation batches (default: never)")
+    p.add_argument('--valid-batches', type=_whole(), default=1, help="validation batches the probe evaluates (default 1)")
     p.add_argument('--vary', default='order', choices=('order', 'init'), help="with --runs: vary the data order only, or the initial weights too (default order)")
-    p.add_argument('--bs', help="comma-separated batch sizes: one range test per batch size, e.g. 32,64,128")
+    p.add_argument('--bs', type=_batch_sizes, help="comma-separated batch sizes: one range test per batch size, e.g. 32,64,128")
     p.add_argument('--snapshot', default='auto', choices=('auto', 'memory', 'disk'), help="where the copy of the model lives during the test (default auto: disk only when memory is short)")
+    p.add_argument('--traceback', action='store_true', help="show the full traceback when the learner fails during the range test")
     p.add_argument('--version', action='version', version=f"%(prog)s {lrfinder_cb.__version__}")
     return p
-
-def _suggest_funcs(parser, spec:str):
-    names = [n.strip().lower() for n in spec.split(',') if n.strip()]
-    unknown = [n for n in names if n not in _rules]
-    if unknown or not names: parser.error(f"--suggest: unknown rule {', '.join(unknown) or repr(spec)}; choose among {', '.join(_rules)}")
-    return tuple(_rules[n] for n in names)
 
 _numeric_options = ('--start-lr', '--end-lr', '--num-it', '--runs', '--seed', '--steps-per-lr', '--valid-every', '--valid-batches')
 
@@ -111,19 +137,45 @@ def _join_negative_numbers(argv:list) -> list:
         else: res.append(arg)
     return res
 
-def _batch_sizes(parser, spec:str|None):
-    if spec is None: return None
-    try: return [int(b) for b in spec.split(',') if b.strip()]
-    except ValueError: parser.error(f"--bs: {spec!r} must be comma-separated whole numbers, such as 32,64,128")
+# %% ../nbs/07_cli.ipynb #07cli-011b
+def _check_output(flag:str, path:str|None, suffixes:tuple) -> str|None:
+    "Why `path` cannot be written (the error naming `flag`), or `None`: checked before the sweep, which can take minutes"
+    if not path: return None
+    path = Path(path)
+    suffix = path.suffix.lower().lstrip('.')
+    if suffix not in suffixes:
+        return f"{flag} {path}: cannot save as {'.'+suffix if suffix else 'a file without an extension'}; use {', '.join('.'+s for s in suffixes)}"
+    folder = path.parent
+    if not folder.is_dir(): return f"{flag} {path}: the folder {folder} does not exist"
+    if not os.access(folder, os.W_OK): return f"{flag} {path}: the folder {folder} is not writable"
+
+def check_args(args) -> str|None:
+    "The first problem with the parsed arguments, in the flags the user typed (`None` if there is none); needs neither fastai nor torch"
+    if args.demo == bool(args.target): return "give either --demo or a target such as path/to/file.py:make_learner"
+    if args.end_lr <= args.start_lr: return f"--end-lr ({args.end_lr:g}) must be greater than --start-lr ({args.start_lr:g})"
+    if args.steps_per_lr > args.num_it: return f"--steps-per-lr ({args.steps_per_lr}) must be at most --num-it ({args.num_it})"
+    if args.vary == 'init' and args.runs < 2: return "--vary init compares runs from fresh initial weights: give --runs 2 or more"
+    return _check_output('--out', args.out, plot_formats) or _check_output('--json', args.json, ('json',))
 
 # %% ../nbs/07_cli.ipynb #07cli-012
 def _summary(res, rec) -> list:
     "The lines `lr-find` prints: the run, each suggestion (with the spread of repeated runs), the notes"
-    lines = [f"lr-find: {rec.n_steps} steps from {rec.lrs[0]:.2e} to {rec.lrs[-1]:.2e}, stopped: {rec.stop_reason}" if rec.lrs
+    lines = [f"lr-find: {rec.size()} from {rec.lrs[0]:.2e} to {rec.lrs[-1]:.2e}, stopped: {rec.stop_reason}" if rec.lrs
              else "lr-find: no step was recorded"]
     lines += [f"  {name:<8} {value:.2e}" + (f"  (runs: {res.spread[name][0]:.2e} to {res.spread[name][1]:.2e})" if res.spread else "")
               for name,value in res._asdict().items()]
-    return lines + [f"  note: {n}" for n in res.notes]
+    lines += _probe_lines(res, rec)
+    return lines + [f"  note: {in_flags(n)}" for n in res.notes]
+
+def _probe_lines(res, rec) -> list:
+    "Where the validation probe bottoms out, against the bottom of the training curve"
+    if not rec.valid_losses: return []
+    best = min(range(len(rec.valid_losses)), key=lambda i: rec.valid_losses[i])
+    train = res.curves.get('lag_free') if res.curves else None
+    line = (f"  validation probe: {len(rec.valid_losses)} points, lowest validation loss {rec.valid_losses[best]:.4g} "
+            f"at lr {rec.valid_lrs[best]:.2e}")
+    if train is not None and len(train[0]): line += f" (training loss, smoothed: lowest at lr {train[0][int(train[1].argmin())]:.2e})"
+    return [line]
 
 def _save_plot(res, rec, out):
     import matplotlib; matplotlib.use('Agg')
@@ -147,10 +199,11 @@ def _save_json(res, rec, path):
     else: data.update(_as_json(res))
     Path(path).write_text(json.dumps(data, indent=1))
 
-def _report(res, out, json_path) -> list:
-    "Print the suggestions first, then save what was asked for; the error of a save that failed (or `None`)"
+def _report(res, out, json_path, warned=()) -> str|None:
+    "Print the suggestions and what the run warned of, then save what was asked for; the error of a save that failed (or `None`)"
     rec = None if isinstance(res, dict) else res.record
     lines = [line for bs,r in res.items() for line in [f"batch size {bs}:", *_summary(r, r.record)]] if rec is None else _summary(res, rec)
+    lines += [f"  note: {in_flags(w)}" for w in warned]
     print("\n".join(lines), flush=True)
     for path,save,what in ((out, _save_plot, 'the plot'), (json_path, _save_json, 'the curve and suggestions')):
         if not path: continue
@@ -159,26 +212,56 @@ def _report(res, out, json_path) -> list:
         print(f"{what} saved to {path}")
 
 # %% ../nbs/07_cli.ipynb #07cli-012b
-def main(argv=None) -> int:
-    "The `lr-find` command"
+_flags = dict(n_runs='--runs', num_it='--num-it', start_lr='--start-lr', end_lr='--end-lr', steps_per_lr='--steps-per-lr', bss='--bs',
+              valid_every='--valid-every', valid_batches='--valid-batches', snapshot='--snapshot', stop_div='--no-stop-div')
+
+def in_flags(message:str) -> str:
+    "`message` of the Python API with its parameter names replaced by the flags of `lr-find`"
+    import re
+    message = message.replace("vary='init'", '--vary init').replace("vary='order'", '--vary order')
+    message = re.sub(r"\bn_runs=(\d+)", r"--runs \1", message)
+    return re.sub(r"\b(" + '|'.join(_flags) + r")\b", lambda m: _flags[m.group(1)], message)
+
+def _ours(e:BaseException) -> bool:
+    "Was `e` raised by lrfinder_cb's own checks (bad arguments), rather than by the user's learner during the sweep?"
+    frames = traceback.extract_tb(e.__traceback__)
+    return bool(frames) and Path(frames[-1].filename).resolve().is_relative_to(Path(lrfinder_cb.__file__).resolve().parent)
+
+def _run(learn, args):
+    "The range test (or tests, with --bs) that `args` ask for, with every LRFinderWarning collected"
+    from lrfinder_cb.suggest import known_rules
+    from lrfinder_cb.core import LRFinderWarning
+    kwargs = dict(start_lr=args.start_lr, end_lr=args.end_lr, num_it=args.num_it, stop_div=not args.no_stop_div, show_plot=False,
+                  suggest_funcs=tuple(known_rules[n] for n in args.suggest), n_runs=args.runs, vary=args.vary, snapshot=args.snapshot,
+                  steps_per_lr=args.steps_per_lr, valid_every=args.valid_every, valid_batches=args.valid_batches)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('ignore')                # third-party deprecations are not ours to print
+        warnings.simplefilter('always', LRFinderWarning)
+        with (contextlib.nullcontext() if sys.stdout.isatty() else learn.no_bar()): # the sweep's bar in a terminal, not in a log
+            res = learn.lr_find_bs(args.bs, **kwargs) if args.bs else learn.lr_find(**kwargs)
+    return res, [str(w.message) for w in caught if issubclass(w.category, LRFinderWarning)]
+
+def main(argv:list|None=None) -> int:
+    "The `lr-find` command: exit 0 with the suggestions, 2 on a bad argument or target, 1 when the learner fails during the sweep"
     parser = _parser()
     args = parser.parse_args(_join_negative_numbers(sys.argv[1:] if argv is None else list(argv)))
-    if args.demo == bool(args.target): parser.error("give either --demo or a target such as path/to/file.py:make_learner")
-    funcs = _suggest_funcs(parser, args.suggest)
-    bss = _batch_sizes(parser, args.bs)
+    problem = check_args(args)
+    if problem: parser.error(problem)
+    lrfinder_cb._patch() # fastai, torch, and our patches: only now that the arguments are good
     with warnings.catch_warnings():
-        warnings.simplefilter('ignore')                # third-party deprecations are not ours to print
-        warnings.simplefilter('ignore', LRFinderWarning) # printed as notes below
+        warnings.simplefilter('ignore')
         try: learn = demo_learner(args.seed) if args.demo else make_learner(args.target)
         except TargetError as e: parser.exit(2, f"lr-find: error: {e}\n")
-        try:
-            kwargs = dict(suggest_funcs=funcs, n_runs=args.runs, vary=args.vary, snapshot=args.snapshot, steps_per_lr=args.steps_per_lr,
-                          valid_every=args.valid_every, valid_batches=args.valid_batches)
-            with learn.no_bar():
-                if bss: res = learn.lr_find_bs(bss, start_lr=args.start_lr, end_lr=args.end_lr, num_it=args.num_it, stop_div=not args.no_stop_div,
-                                               show_plot=False, **kwargs)
-                else: res = learn.lr_find(args.start_lr, args.end_lr, args.num_it, not args.no_stop_div, show_plot=False, **kwargs)
-        except ValueError as e: parser.exit(2, f"lr-find: error: {e}\n")
-        error = _report(res, args.out, args.json)
+    try: res, said = _run(learn, args)
+    except Exception as e:
+        if args.traceback: raise
+        if _ours(e): parser.exit(2, f"lr-find: error: {in_flags(str(e))}\n")
+        record = getattr(getattr(learn, 'recorder', None), 'lr_find_record', None)
+        step = f" at step {record.n_optimizer_steps + 1} of the range test" if record is not None else ""
+        first_line = (str(e).strip().splitlines() or [''])[0]
+        parser.exit(1, f"lr-find: error: {args.target or 'the demo learner'} failed{step}: {type(e).__name__}: {first_line}\n"
+                       f"(rerun with --traceback for the full traceback)\n")
+    notes = {n for r in (res.values() if isinstance(res, dict) else [res]) for n in r.notes}
+    error = _report(res, args.out, args.json, [m for m in dict.fromkeys(said) if not any(n in m for n in notes)])
     if error: parser.exit(2, f"lr-find: error: {error}\n")
     return 0

@@ -4,16 +4,35 @@
 
 # %% ../nbs/00_core.ipynb #00core-001
 from __future__ import annotations
-import math
+import functools, importlib.util, math, os, sys, warnings
 import numpy as np
 
 # %% auto #0
-__all__ = ['LRFinderWarning', 'ema_step', 'smooth_losses', 'lr_multiplier', 'as_array', 'zero_lag_smooth', 'LRFinderRecord',
-           'SuggestedLRs']
+__all__ = ['LRFinderWarning', 'warn', 'ema_step', 'smooth_losses', 'lr_multiplier', 'as_array', 'zero_lag_smooth',
+           'LRFinderRecord', 'SuggestedLRs']
 
 # %% ../nbs/00_core.ipynb #00core-006
 class LRFinderWarning(UserWarning):
     "Something about a range test the user should know: a short curve, no clear valley, a run that ended early"
+
+@functools.lru_cache(None)
+def _library_dirs() -> tuple:
+    "Folders of the packages a range test runs through (ours, fastai, fastcore, torch)"
+    dirs = [os.path.dirname(os.path.abspath(__file__))]
+    for name in ('fastai', 'fastcore', 'torch'):
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.origin: dirs.append(os.path.dirname(spec.origin))
+    return tuple(d + os.sep for d in dirs)
+
+def _in_library(filename:str) -> bool:
+    path = os.path.abspath(filename)
+    return path.startswith(_library_dirs()) or path.endswith(os.sep + 'contextlib.py')
+
+def warn(message:str, category=LRFinderWarning):
+    "`warnings.warn` with the `stacklevel` of the user's own call (their cell or script), not of a line inside the package"
+    frame,level = sys._getframe(1),2
+    while frame.f_back is not None and _in_library(frame.f_code.co_filename): frame,level = frame.f_back,level + 1
+    warnings.warn(message, category, stacklevel=level)
 
 # %% ../nbs/00_core.ipynb #00core-008
 def ema_step(avg:float, loss:float, n:int, beta:float=0.98):
@@ -22,7 +41,7 @@ def ema_step(avg:float, loss:float, n:int, beta:float=0.98):
     return avg, avg/(1-beta**n)
 
 # %% ../nbs/00_core.ipynb #00core-009
-def smooth_losses(losses, beta:float=0.98) -> list:
+def smooth_losses(losses:list|np.ndarray, beta:float=0.98) -> list:
     "Debiased exponential moving average of `losses`, as fastai's `AvgSmoothLoss` computes it"
     avg, smoothed = 0., []
     for n, loss in enumerate(losses, start=1):
@@ -68,7 +87,7 @@ def _gauss_windowed(x:np.ndarray, losses:np.ndarray, sigma:float, chunk:int=512)
 
 _last_smooth = [None, None] # the key and result of the last call: `suggest`, its rules and the plot read one curve, computed once
 
-def zero_lag_smooth(lrs, losses, sigma:float=1/3) -> np.ndarray:
+def zero_lag_smooth(lrs:np.ndarray|list, losses:np.ndarray|list, sigma:float=1/3) -> np.ndarray:
     "Gaussian-weighted average of `losses` over log10(lr), `sigma` decades wide, looking both ways: smooth, without an EMA's lag"
     x,losses = np.log10(as_array(lrs)),as_array(losses)
     key = (x.tobytes(), losses.tobytes(), sigma)
@@ -110,6 +129,7 @@ class LRFinderRecord:
         self.stop_reason,self.best_loss,self._avg = None,math.inf,0.
         self.grace,self.start_level,self.noise = max(5, self.n_points//10),None,0.
         self.runs,self.band = [],None # set on the median of repeated runs
+        self.n_optimizer_steps = 0 # counted by `LRFinder`: `steps_per_lr` per point
 
     @property
     def settings(self) -> dict:
@@ -131,7 +151,7 @@ class LRFinderRecord:
         "Items behind one optimizer step: batch size times accumulated batches times processes"
         return None if self.batch_size is None else self.batch_size*self.n_acc*self.world_size
 
-    def add(self, group_lrs, loss:float, spread:float=0.) -> str|None:
+    def add(self, group_lrs:list|tuple, loss:float, spread:float=0.) -> str|None:
         "Record one point at `group_lrs` with raw `loss` (the mean of `steps_per_lr` steps, whose standard deviation is `spread`); return the reason to stop, if any"
         group_lrs = tuple(float(lr) for lr in group_lrs)
         self.group_lrs.append(group_lrs)
@@ -176,12 +196,14 @@ class LRFinderRecord:
         res.band = ([float(np.percentile(v, 10)) for v in smoothed], [float(np.percentile(v, 90)) for v in smoothed])
         reasons = [r.stop_reason for r in records]
         res.stop_reason,res.runs = max(set(reasons), key=reasons.count),list(records)
+        res.n_optimizer_steps = longest.n_optimizer_steps
         return res
 
     def as_dict(self) -> dict:
         "Plain Python values, ready for JSON"
         settings = {k: (list(map(float, v)) if isinstance(v, (list, tuple, np.ndarray)) else v) for k,v in self.settings.items()}
         res = dict(settings=settings, stop_reason=self.stop_reason, effective_batch_size=self.effective_batch_size,
+                   n_points=self.n_steps, n_optimizer_steps=self.n_optimizer_steps,
                    lrs=self.lrs, group_lrs=[list(g) for g in self.group_lrs],
                    losses=self.losses, smoothed_losses=self.smoothed_losses)
         if self.band is not None: res.update(band_low=self.band[0], band_high=self.band[1], n_runs=len(self.runs))
@@ -191,7 +213,12 @@ class LRFinderRecord:
 
     def __repr__(self):
         first,last = (self.lrs[0],self.lrs[-1]) if self.lrs else (np.ravel(self.start_lr)[-1],np.ravel(self.end_lr)[-1])
-        return f"{type(self).__name__}({self.n_steps} steps, lr {first:.2e}..{last:.2e}, stop_reason={self.stop_reason!r})"
+        return f"{type(self).__name__}({self.size()}, lr {first:.2e}..{last:.2e}, stop_reason={self.stop_reason!r})"
+
+    def size(self) -> str:
+        "How long the run was, in points and in optimizer steps when the two differ: '30 learning rates, 300 optimizer steps'"
+        if self.steps_per_lr == 1 and self.n_optimizer_steps in (0, self.n_steps): return f"{self.n_steps} steps"
+        return f"{self.n_steps} learning rates, {self.n_optimizer_steps} optimizer steps"
 
 # %% ../nbs/00_core.ipynb #00core-026
 class SuggestedLRs(tuple):

@@ -5,6 +5,7 @@
 # %% ../nbs/10_experiments.ipynb #10experiments-001
 from __future__ import annotations
 import numpy as np
+from pathlib import Path
 import matplotlib.pyplot as plt
 from fastcore.basics import patch
 from fastcore.imports import IN_NOTEBOOK
@@ -35,7 +36,7 @@ def _rebuilt(dls, bs:int) -> DataLoaders:
 
 # %% ../nbs/10_experiments.ipynb #10experiments-013
 @patch
-def lr_find_bs(self:Learner, bss=(32, 64, 128, 256), show_plot:bool=True, **kwargs) -> dict:
+def lr_find_bs(self:Learner, bss:list|tuple|int=(32, 64, 128, 256), show_plot:bool=True, **kwargs) -> dict:
     "One range test per batch size in `bss` (`kwargs` go to `lr_find`); a dict of `SuggestedLRs` by batch size. The learner is left as it was"
     bss = _check_batch_sizes(bss)
     _rebuilt(self.dls, bss[0]) # fails before anything runs if the loaders cannot be rebuilt
@@ -51,7 +52,7 @@ def lr_find_bs(self:Learner, bss=(32, 64, 128, 256), show_plot:bool=True, **kwar
     return results
 
 # %% ../nbs/10_experiments.ipynb #10experiments-014
-def plot_lr_find_bs(results:dict, ax=None, save_path=None, return_fig:bool=True):
+def plot_lr_find_bs(results:dict, ax:plt.Axes|None=None, save_path:str|Path|None=None, return_fig:bool=True):
     "The lag-free curve of each batch size's range test on one plot, with its first suggestion marked; return the `Figure`"
     if ax is None: fig,ax = plt.subplots()
     else: fig = ax.figure

@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_learner.ipynb #05learner-001
 from __future__ import annotations
-import math, sys, types, warnings
+import functools, math, sys, types, warnings
 import fastai.callback.schedule # fastai's own patches first, so that ours below replace them whatever is imported later
 from fastcore.basics import patch
 from fastcore.meta import delegates
@@ -46,8 +46,19 @@ def replace_fastai_names():
         for name in _replaced_names:
             if vars(module).get(name) is originals[name]: setattr(module, name, ours[name])
 
+def _as_fastai(originals:dict):
+    "fastai's `lr_find` exactly as fastai alone runs it: its own globals, and its own `Recorder.plot_lr_find` for the call's duration"
+    fastai_lr_find = _with_fastai_globals(originals['lr_find'], originals)
+    @functools.wraps(originals['lr_find'])
+    def lr_find(self, *args, **kwargs):
+        ours,Recorder.plot_lr_find = Recorder.plot_lr_find,originals['plot_lr_find'] # ours returns the figure; fastai's shows it
+        try: return fastai_lr_find(self, *args, **kwargs)
+        finally: Recorder.plot_lr_find = ours
+    lr_find.fastai_lr_find = fastai_lr_find # what runs: fastai's code with fastai's globals
+    return lr_find
+
 _originals = _fastai_originals()
-fastai_finder = types.SimpleNamespace(**{**_originals, 'lr_find': _with_fastai_globals(_originals['lr_find'], _originals)})
+fastai_finder = types.SimpleNamespace(**{**_originals, 'lr_find': _as_fastai(_originals)})
 fastai_finder.__doc__ = "fastai's own `lr_find`, `plot_lr_find`, `LRFinder`, rules and `SuggestionMethod`, for side-by-side comparisons"
 replace_fastai_names()
 import lrfinder_cb.plot # patches `Recorder.plot_lr_find`, once fastai's is captured
@@ -127,8 +138,16 @@ skipped_step_room = 4 # `lr_find` feeds up to this many times the batches `num_i
 
 @patch
 @delegates(LRFinder.__init__, but=['start_lr', 'end_lr', 'num_it', 'stop_div', 'suggest_funcs'])
-def lr_find(self:Learner, start_lr=1e-7, end_lr=10, num_it=100, stop_div=True, show_plot=True,
-            suggest_funcs=default_suggest_funcs, n_runs:int=1, vary:str='order', **kwargs) -> SuggestedLRs|None:
+def lr_find(self:Learner,
+    start_lr:float|list=1e-7, # Learning rate of the first step (or one per parameter group)
+    end_lr:float|list=10,     # Learning rate `num_it` steps later (or one per parameter group)
+    num_it:int=100,           # Number of optimizer steps
+    stop_div:bool=True,       # Stop once the loss diverges
+    show_plot:bool=True,      # Draw the plot at the end
+    suggest_funcs:tuple|None=default_suggest_funcs, # Suggestion rules (None: none, and `lr_find` returns `None`, as fastai's)
+    n_runs:int=1,             # Range tests from the same weights, combined on their median curve
+    vary:str='order',         # With `n_runs`: vary the data 'order' only, or the initial weights too ('init')
+    **kwargs) -> SuggestedLRs|None:
     "Run a learning-rate range test (`n_runs` times, combined) and return `SuggestedLRs` (`None` without `suggest_funcs`, as fastai); the learner is left as it was"
     make_cb = lambda: LRFinder(start_lr, end_lr, num_it, stop_div, suggest_funcs=suggest_funcs, **kwargs)
     cb = make_cb()

@@ -5,6 +5,7 @@
 # %% ../nbs/02_plot.ipynb #02plot-001
 from __future__ import annotations
 import numpy as np
+from pathlib import Path
 import matplotlib.pyplot as plt
 from fastcore.basics import patch
 from fastcore.imports import IN_NOTEBOOK
@@ -77,9 +78,36 @@ def _draw_regions(ax, suggestions):
     lo,hi = suggestions.range
     ax.plot([lo, hi], [0.03, 0.03], transform=top, color='C2', lw=2, marker='|', markersize=8, label=f"range: {lo:.1e} to {hi:.1e}")
 
+# %% ../nbs/02_plot.ipynb #02plot-007b
+def _draw_probe(ax, record, bottom:float, top:float):
+    "Draw the validation probe's losses, on the plot's own axis when they fit its scale, else on a right-hand axis; return that axis"
+    if record is None or not record.valid_losses: return None
+    lrs,losses = np.array(record.valid_lrs),np.array(record.valid_losses)
+    finite = np.isfinite(losses)
+    span = top - bottom
+    typical = float(np.median(losses[finite])) if finite.any() else np.nan
+    fits = bottom - span <= typical <= top + span # the blow-up at the end is clipped, as the raw loss's is
+    target = ax if fits else ax.twinx()
+    style = dict(color='C4', marker='s', markersize=3, lw=1, label=f"validation loss (probe, {finite.sum()} points)")
+    target.plot(lrs, losses, **style)
+    if not fits:
+        low,high = np.percentile(losses[finite], [0, 90])
+        pad = 0.05*(high - low) or 0.05*abs(high) or 0.05
+        target.set_ylim(low - pad, high + pad)
+        target.set_ylabel('Validation loss', color='C4'); target.tick_params(axis='y', colors='C4')
+    return target
+
+def _legend_below(ax, other=None):
+    "One legend for `ax` (and a twin axis), under the plot, where it covers neither the curves nor the region labels"
+    handles,labels = ax.get_legend_handles_labels()
+    if other is not None and other is not ax:
+        more = other.get_legend_handles_labels()
+        handles,labels = handles + more[0],labels + more[1]
+    ax.legend(handles, labels, loc='upper center', bbox_to_anchor=(0.5, -0.2), ncol=2, fontsize=7, frameon=False)
+
 # %% ../nbs/02_plot.ipynb #02plot-008
 @patch
-def plot_lr_find(self:Recorder, skip_end:int=5, return_fig:bool=True, suggestions=None, nms=None, ax=None, save_path=None,
+def plot_lr_find(self:Recorder, skip_end:int=5, return_fig:bool=True, suggestions:SuggestedLRs|list|None=None, nms:list|None=None, ax:plt.Axes|None=None, save_path:str|Path|None=None,
                  show_raw:bool=True, smoothing:str='lag_free', **kwargs):
     "Plot loss against learning rate from the last range test, with each suggestion marked at its value, on the curve its rule read; return the `Figure`"
     if smoothing not in ('lag_free', 'ema'): raise ValueError(f"smoothing ({smoothing!r}) must be 'lag_free' (ours) or 'ema' (fastai's)")
@@ -117,12 +145,13 @@ def plot_lr_find(self:Recorder, skip_end:int=5, return_fig:bool=True, suggestion
             if len(shown_at): ax.plot(lrs[shown_at], np.full(len(shown_at), edge), mark, color='C0', alpha=0.5, markersize=4, clip_on=False,
                                       transform=ax.get_xaxis_transform(), label=f'raw loss {where} the plot')
     ax.set_xscale('log')
+    probe_ax = _draw_probe(ax, record, bottom, top)
     _draw_regions(ax, suggestions)
     n_groups = len(record.group_lrs[0]) if record is not None and record.group_lrs else 1
     ax.set_xlabel('Learning Rate' if n_groups == 1 else f'Learning Rate (last of {n_groups} parameter groups)'); ax.set_ylabel('Loss')
     if record is not None and record.stop_reason and record.lrs:
         ax.axvline(record.lrs[-1], color='grey', ls=':', lw=1, label=f"stopped ({record.stop_reason}) at {record.lrs[-1]:.2e}")
-    ax.legend(loc='best', fontsize=7)
+    _legend_below(ax, probe_ax)
     if save_path is not None: fig.savefig(save_path, bbox_inches='tight')
     if not return_fig: return None
     if IN_NOTEBOOK: plt.close(fig) # shown once, as the returned value

@@ -6,10 +6,12 @@
 from __future__ import annotations
 import os, random, shutil, tempfile, warnings, weakref
 import numpy as np
+from pathlib import Path
 import torch
 from torch import nn
 from fastai.optimizer import Optimizer
-from .core import LRFinderWarning
+from fastai.learner import Learner
+from .core import LRFinderWarning, warn
 
 # %% auto #0
 __all__ = ['snapshot_modes', 'learner_attrs', 'OnDisk', 'map_tensors', 'cpu_clone', 'loaded', 'MemoryStore', 'DiskStore',
@@ -193,13 +195,13 @@ def snapshot_bytes(learn) -> int:
 
 def _cgroup_room() -> int|None:
     try:
-        limit = open('/sys/fs/cgroup/memory.max').read().strip()
-        return None if limit == 'max' else int(limit) - int(open('/sys/fs/cgroup/memory.current').read())
+        limit = Path('/sys/fs/cgroup/memory.max').read_text().strip()
+        return None if limit == 'max' else int(limit) - int(Path('/sys/fs/cgroup/memory.current').read_text())
     except (OSError, ValueError): return None
 
 def available_memory() -> int|None:
     "Bytes of memory new allocations can take (Linux's `MemAvailable`, capped by the cgroup's room), or `None` where unknown"
-    try: meminfo = open('/proc/meminfo').read()
+    try: meminfo = Path('/proc/meminfo').read_text() # read and closed
     except OSError: return None
     found = [int(line.split()[1])*1024 for line in meminfo.splitlines() if line.startswith('MemAvailable:')]
     rooms = [b for b in (*found, _cgroup_room()) if b is not None]
@@ -214,8 +216,8 @@ def choose_store(mode:str, needed:int):
     available = available_memory() if mode == 'auto' else None
     if mode == 'auto':
         if available is None or needed <= available/2: return MemoryStore()
-        warnings.warn(f"the snapshot needs {_gb(needed)}, more than half of the {_gb(available)} of memory available: "
-                      f"keeping it in a temporary folder on disk instead (snapshot='memory' to force memory)", LRFinderWarning, stacklevel=3)
+        warn(f"the snapshot needs {_gb(needed)}, more than half of the {_gb(available)} of memory available: "
+             f"keeping it in a temporary folder on disk instead (snapshot='memory' to force memory)")
     free = shutil.disk_usage(tempfile.gettempdir()).free
     if needed > free:
         raise MemoryError(f"a snapshot of this learner needs {_gb(needed)}: "
@@ -229,7 +231,7 @@ learner_attrs = ('dls', 'model', 'loss_func', 'opt', 'lr', 'wd', 'epoch', 'iter'
 
 class Snapshot:
     "Everything a range test may change on `learn`, kept (in CPU memory, or on disk for a model too big for it) until `restore` puts it back in place"
-    def __init__(self, learn, mode:str='auto'):
+    def __init__(self, learn:Learner, mode:str='auto'):
         self.learn,self.store = learn,choose_store(mode, snapshot_bytes(learn))
         self.attrs = {k: learn.__dict__[k] for k in learner_attrs if k in learn.__dict__}
         self.model,self.opt = ModelState(learn.model, self.store),OptimizerState(learn.opt, self.store)

@@ -9,11 +9,12 @@ from functools import partial
 import numpy as np
 import torch
 from .core import LRFinderRecord, LRFinderWarning, SuggestedLRs, zero_lag_smooth, smooth_losses, as_array
+from .core import warn as warn_user
 
 # %% auto #0
 __all__ = ['region_names', 'our_rules', 'default_suggest_funcs', 'known_rules', 'loss_at', 'synthetic_curve', 'minimum', 'steep',
            'valley', 'slide', 'edge', 'between', 'find_regions', 'safe_range', 'SuggestionMethod', 'prepare_curve',
-           'rule_name', 'noise_level', 'smoothing_width', 'relative_fall', 'check_suggest_funcs', 'suggest']
+           'rule_name', 'noise_level', 'smoothing_width', 'relative_fall', 'Rules', 'check_suggest_funcs', 'suggest']
 
 # %% ../nbs/01_suggest.ipynb #01suggest-006
 def loss_at(lr:float, lrs, losses) -> float:
@@ -35,13 +36,13 @@ def synthetic_curve(n:int=100, noise:float=0., seed:int=0, start_lr:float=1e-7, 
     return lrs, losses
 
 # %% ../nbs/01_suggest.ipynb #01suggest-012
-def minimum(lrs, losses, num_it:int=None):
+def minimum(lrs:torch.Tensor|np.ndarray|list, losses:torch.Tensor|np.ndarray|list, num_it:int=None):
     "One tenth of the learning rate at the lowest loss"
     lrs,losses = as_array(lrs),as_array(losses)
     return _suggestion(lrs[np.argmin(losses)]/10, lrs, losses)
 
 # %% ../nbs/01_suggest.ipynb #01suggest-013
-def steep(lrs, losses, num_it:int=None):
+def steep(lrs:torch.Tensor|np.ndarray|list, losses:torch.Tensor|np.ndarray|list, num_it:int=None):
     "The learning rate where the loss falls fastest against log(lr)"
     lrs,losses = as_array(lrs),as_array(losses)
     if len(lrs) < 2: return _suggestion(lrs[0], lrs, losses)
@@ -59,7 +60,7 @@ def _decreasing_runs(losses:np.ndarray) -> np.ndarray:
         runs[i] = pos + 1
     return runs
 
-def valley(lrs, losses, num_it:int=None):
+def valley(lrs:torch.Tensor|np.ndarray|list, losses:torch.Tensor|np.ndarray|list, num_it:int=None):
     "A learning rate about halfway into the longest valley of the loss"
     lrs,losses = as_array(lrs),as_array(losses)
     run = _decreasing_runs(losses)
@@ -69,7 +70,7 @@ def valley(lrs, losses, num_it:int=None):
     return _suggestion(lrs[max(start + int(third) + int(third/2), 0)], lrs, losses)
 
 # %% ../nbs/01_suggest.ipynb #01suggest-016
-def slide(lrs, losses, num_it:int=None, lr_diff:int=15, thresh:float=.005, adjust_value:float=1.):
+def slide(lrs:torch.Tensor|np.ndarray|list, losses:torch.Tensor|np.ndarray|list, num_it:int=None, lr_diff:int=15, thresh:float=.005, adjust_value:float=1.):
     "Walk left from the end until the loss gradient `lr_diff` points apart differs by less than `thresh`"
     lrs,losses = as_array(lrs),as_array(losses)
     if len(lrs) < 2: return _suggestion(lrs[0]*adjust_value, lrs, losses)
@@ -97,7 +98,7 @@ def _fall_done(smooth:np.ndarray, frac:float) -> int:
 def _edge_of(lrs:np.ndarray, smooth:np.ndarray, frac:float=0.9, max_step:float=2.) -> float:
     return float(min(lrs[int(np.argmin(smooth))], max_step*lrs[_fall_done(smooth, frac)]))
 
-def edge(lrs, losses, num_it:int=None, frac:float=0.9, max_step:float=2., sigma:float=1/3):
+def edge(lrs:torch.Tensor|np.ndarray|list, losses:torch.Tensor|np.ndarray|list, num_it:int=None, frac:float=0.9, max_step:float=2., sigma:float=1/3):
     "The bottom of the lag-free smoothed loss, but at most `max_step` times the learning rate where `frac` of its fall was done"
     lrs,losses = as_array(lrs),as_array(losses)
     if len(lrs) < 2: return _suggestion(lrs[0], lrs, losses)
@@ -106,7 +107,7 @@ def edge(lrs, losses, num_it:int=None, frac:float=0.9, max_step:float=2., sigma:
 edge.curve = 'raw' # `suggest` gives this rule the raw losses (it smooths them without lag), not fastai's EMA
 
 # %% ../nbs/01_suggest.ipynb #01suggest-026f
-def between(lrs, losses, num_it:int=None, ema=None, sigma:float=1/3):
+def between(lrs:torch.Tensor|np.ndarray|list, losses:torch.Tensor|np.ndarray|list, num_it:int=None, ema:tuple|None=None, sigma:float=1/3):
     "Halfway (log axis) between fastai's `minimum` of the smoothed curve `ema` (`(lrs, losses)`) and the bottom of the lag-free smoothed `losses`"
     lrs,losses = as_array(lrs),as_array(losses)
     if len(lrs) < 2: return _suggestion(lrs[0], lrs, losses)
@@ -120,14 +121,14 @@ between.curve = 'raw+ema' # `suggest` gives this rule the raw losses, and fastai
 # %% ../nbs/01_suggest.ipynb #01suggest-026c
 region_names = ('flat', 'falling', 'rising')
 
-def find_regions(lrs, smooth) -> dict:
+def find_regions(lrs:np.ndarray|list, smooth:np.ndarray|list) -> dict:
     "Learning-rate spans `(lo, hi)` of the flat start, the fall and the rise of a lag-free smoothed curve"
     lrs,smooth = as_array(lrs),as_array(smooth)
     first,bottom = _fall_done(smooth, 0.1),int(np.argmin(smooth))
     bounds = [lrs[0], lrs[first], lrs[bottom], lrs[-1]]
     return {name: (float(bounds[i]), float(bounds[i+1])) for i,name in enumerate(region_names)}
 
-def safe_range(lrs, smooth, suggestion:float|None=None) -> tuple:
+def safe_range(lrs:np.ndarray|list, smooth:np.ndarray|list, suggestion:float|None=None) -> tuple:
     "From the start of the fall to `edge`'s suggestion, or to `suggestion` if that is higher: the learning rates we call safe to train at"
     lrs,smooth = as_array(lrs),as_array(smooth)
     hi = _edge_of(lrs, smooth)
@@ -146,7 +147,7 @@ def _finite_prefix(lrs, losses):
     end = bad[0] if len(bad) else len(losses)
     return lrs[:end], losses[:end]
 
-def prepare_curve(lrs, losses, num_it:int, skip_start:int|None=None, skip_end:int=5, min_points:int=5):
+def prepare_curve(lrs:torch.Tensor|np.ndarray|list, losses:torch.Tensor|np.ndarray|list, num_it:int, skip_start:int|None=None, skip_end:int=5, min_points:int=5):
     "Trim `[skip_start:-skip_end]` and cut at the first non-finite loss; returns `lrs`, `losses` and notes on what was done"
     lrs,losses = as_array(lrs),as_array(losses)
     skip_start = num_it//10 if skip_start is None else skip_start
@@ -203,7 +204,11 @@ def relative_fall(lrs, losses) -> float:
     return (top - low)/noise
 
 # %% ../nbs/01_suggest.ipynb #01suggest-039
-default_suggest_funcs = (between,) # chosen by cross-validation, then judged on held-out configurations: benchmarks/README.md (fastai's default is `valley`)
+class Rules(tuple):
+    "A tuple of suggestion rules that prints as their names, so that signatures and docs read `(between,)`, not memory addresses"
+    def __repr__(self): return '(' + ', '.join(map(rule_name, self)) + (',)' if len(self) == 1 else ')')
+
+default_suggest_funcs = Rules((between,)) # chosen by cross-validation, then judged on held-out configurations: benchmarks/README.md (fastai's default is `valley`)
 
 def check_suggest_funcs(suggest_funcs) -> list:
     "The rules of `suggest_funcs` as a list (`None`: none); a `ValueError` that names the argument for anything that is not a function"
@@ -214,7 +219,7 @@ def check_suggest_funcs(suggest_funcs) -> list:
         raise ValueError(f"suggest_funcs must hold suggestion functions such as valley or SuggestionMethod.Valley, got {f!r}{hint}")
     return funcs
 
-def suggest(record:LRFinderRecord, suggest_funcs=default_suggest_funcs, skip_start:int|None=None, skip_end:int=5,
+def suggest(record:LRFinderRecord, suggest_funcs:tuple|list|None=default_suggest_funcs, skip_start:int|None=None, skip_end:int=5,
             warn:bool=True, min_fall:float=4.) -> SuggestedLRs:
     "Run `suggest_funcs` on the prepared curve of `record`; never `None`, never a crash on a short curve"
     funcs = check_suggest_funcs(suggest_funcs)
@@ -248,7 +253,7 @@ def suggest(record:LRFinderRecord, suggest_funcs=default_suggest_funcs, skip_sta
         else: value = record.lrs[0] if record.lrs else float(np.ravel(record.start_lr)[-1]) # the last group's, as plotted
         values[name],read[name] = float(value),'lag_free' if raw and len(raw_lrs) else 'ema'
         points[name] = (float(value), loss_at(value, *curves[read[name]])) # on the curve the rule read
-    if warn and notes: warnings.warn("; ".join(notes), LRFinderWarning, stacklevel=2)
+    if warn and notes: warn_user("; ".join(notes))
     return SuggestedLRs(values, points=points, notes=notes, record=record, fall=fall, no_clear_valley=no_clear_valley,
                         skip=(skip_start, skip_end), curves=curves, read=read, regions=regions, range=span)
 

@@ -51,12 +51,23 @@ def test_user_factory(tmp_path):
     (['train.py'], 'must look like path/to/file.py:make_learner'),
     (['train.py:missing'], "has no function named 'missing'"),
     (['train.py:broken'], 'raised ZeroDivisionError'),
-    (['--demo', '--start-lr', '-1'], 'start_lr (-1.0) must be greater than 0'),
-    (['--demo', '--num-it', '0'], 'num_it (0) must be a whole number'),
+    (['--demo', '--start-lr', '-1'], "argument --start-lr: must be a number above 0 (got '-1')"),
+    (['--demo', '--num-it', '0'], "argument --num-it: must be a whole number, 1 or more (got '0')"),
+    (['--demo', '--runs', '0'], "argument --runs: must be a whole number, 1 or more (got '0')"),
+    (['--demo', '--bs', '0'], "argument --bs: must be a whole number, 1 or more"),
+    (['--demo', '--bs', '32,x'], "argument --bs: must be comma-separated whole numbers"),
+    (['--demo', '--end-lr', '1e-9'], "--end-lr (1e-09) must be greater than --start-lr (1e-07)"),
+    (['--demo', '--num-it', '10', '--steps-per-lr', '20'], "--steps-per-lr (20) must be at most --num-it (10)"),
+    (['--demo', '--vary', 'init'], "--vary init compares runs from fresh initial weights: give --runs 2 or more"),
     (['--demo', '--suggest', 'best'], 'unknown rule best'),
+    (['--demo', '--out', 'missing/lr.png'], '--out missing/lr.png: the folder missing does not exist'),
+    (['--demo', '--out', 'lr.txt'], '--out lr.txt: cannot save as .txt; use .png'),
+    (['--demo', '--json', 'lr.png'], '--json lr.png: cannot save as .png; use .json'),
+    (['--demo', '--json', 'missing/r.json'], '--json missing/r.json: the folder missing does not exist'),
+    (['train.py:number'], 'returned an int, not a fastai Learner'),
 ])
 def test_bad_input_is_one_line_not_a_traceback(tmp_path, args, message):
-    (tmp_path/'train.py').write_text("def broken(): return 1/0\n")
+    (tmp_path/'train.py').write_text("def broken(): return 1/0\ndef number(): return 3\n")
     out = run(args, tmp_path)
     assert out.returncode == 2
     assert message in out.stderr
@@ -78,3 +89,86 @@ def test_demo_json_with_repeated_runs(tmp_path):
 def test_help_prints_no_third_party_warning(tmp_path):
     out = run(['--help'], tmp_path)
     assert out.returncode == 0 and 'usage: lr-find' in out.stdout and out.stderr == ''
+
+
+def _imports_after(argv):
+    "The heavy modules `lr-find ARGV` has imported by the time it exits (run in-process, as the console script would)"
+    code = ("import sys; sys.argv = ['lr-find'] + sys.argv[1:]\n"
+            "from lrfinder_cb.cli import main\n"
+            "try: main()\nexcept SystemExit: pass\n"
+            "print(sorted(m for m in ('torch', 'fastai', 'matplotlib', 'sklearn') if m in sys.modules))")
+    out = subprocess.run([sys.executable, '-c', code, *argv], capture_output=True, text=True, timeout=120)
+    return out.stdout.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize('argv', [['--help'], ['--demo', '--runs', '0'], ['--demo', '--out', '/nonexistent/x.png'], [],
+                                  ['--demo', '--json', 'x.txt'], ['--demo', '--end-lr', '1e-9']])
+def test_help_and_argument_errors_come_before_fastai_and_torch_are_imported(argv):
+    "Every argument is checked before the imports that cost seconds: `--help` and each error return without them"
+    assert _imports_after(argv) == '[]'
+
+
+def test_cli_program_still_patches_fastai_before_loading_the_learner(tmp_path):
+    "Deferring the patches under `lr-find` must not leave fastai's finder in place for the user's learner file"
+    (tmp_path/'train.py').write_text(textwrap.dedent('''
+        from fastai.callback.schedule import LRFinder
+        from lrfinder_cb.cli import demo_learner
+        import lrfinder_cb.callback
+        def make_learner():
+            assert LRFinder is lrfinder_cb.callback.LRFinder, "fastai's LRFinder is still in place"
+            return demo_learner()
+    '''))
+    out = run(['train.py:make_learner', '--num-it', '20'], tmp_path)
+    assert out.returncode == 0, out.stderr
+
+
+@pytest.mark.skipif(LR_FIND is None, reason="the package is not installed (pip install -e .)")
+def test_a_learner_that_fails_during_the_sweep_is_one_line_with_a_hint(tmp_path):
+    (tmp_path/'train.py').write_text(textwrap.dedent('''
+        from torch import nn
+        from lrfinder_cb.cli import demo_learner
+        def make_learner():
+            learn = demo_learner()
+            learn.model = nn.Linear(32, 10) # the digits have 64 features
+            return learn
+    '''))
+    out = run(['train.py:make_learner'], tmp_path)
+    assert out.returncode == 1 and 'Traceback' not in out.stderr
+    first, hint = out.stderr.strip().splitlines()
+    assert first.startswith('lr-find: error: train.py:make_learner failed at step 1 of the range test: RuntimeError: mat1 and mat2')
+    assert hint == '(rerun with --traceback for the full traceback)'
+    full = run(['train.py:make_learner', '--traceback'], tmp_path)
+    assert full.returncode == 1 and 'Traceback' in full.stderr
+
+
+@pytest.mark.skipif(LR_FIND is None, reason="the package is not installed (pip install -e .)")
+def test_python_warnings_are_notes_in_the_flags_typed(tmp_path):
+    out = run(['--demo', '--num-it', '3'], tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert '  note: --num-it (3) is below 6' in out.stdout and 'Warning' not in out.stderr
+
+
+def test_plot_formats_are_ones_matplotlib_saves():
+    import matplotlib.pyplot as plt
+    from lrfinder_cb.cli import plot_formats
+    fig = plt.figure()
+    assert set(plot_formats) <= set(fig.canvas.get_supported_filetypes())
+
+
+def test_cli_rule_names_are_the_package_rules():
+    from lrfinder_cb.cli import rule_names
+    from lrfinder_cb.suggest import known_rules
+    assert set(rule_names) == set(known_rules)
+
+
+@pytest.mark.skipif(LR_FIND is None, reason="the package is not installed (pip install -e .)")
+def test_points_and_optimizer_steps_are_named_apart(tmp_path):
+    import re
+    out = run(['--demo', '--num-it', '90', '--steps-per-lr', '3', '--no-stop-div', '--json', 'r.json'], tmp_path)
+    assert out.returncode == 0, out.stderr
+    points, steps = map(int, re.search(r"lr-find: (\d+) learning rates, (\d+) optimizer steps", out.stdout).groups())
+    assert (points, steps) == (30, 90)
+    record = json.loads((tmp_path/'r.json').read_text())['record']
+    assert (record['n_points'], record['n_optimizer_steps']) == (30, 90) and len(record['lrs']) == 30
+    plain = run(['--demo', '--num-it', '40', '--no-stop-div'], tmp_path)
+    assert 'lr-find: 40 steps from' in plain.stdout

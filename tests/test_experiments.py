@@ -92,4 +92,4 @@ def test_cli_exposes_the_experiments(tmp_path):
     assert out.returncode == 0, out.stderr
     assert json.loads((tmp_path/'init.json').read_text())['vary'] == 'init'
     out = run_cli(['--demo', '--bs', '32,x'], tmp_path)
-    assert out.returncode == 2 and "--bs: '32,x' must be comma-separated whole numbers" in out.stderr
+    assert out.returncode == 2 and "argument --bs: must be comma-separated whole numbers, 1 or more, such as 32,64,128 (got '32,x')" in out.stderr

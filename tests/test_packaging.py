@@ -64,3 +64,70 @@ def test_readme_pipeline_example_reaches_num_it(tmp_path):
         warnings.simplefilter('ignore', LRFinderWarning)
         learn.fit(10, cbs=LRFinder(num_it=200, stop_div=False, end_lr=1.))
     assert learn.recorder.lr_find_record.n_steps == 200
+
+
+def test_license_is_spdx_and_shipped():
+    project = pyproject()['project']
+    assert project['license'] == 'Apache-2.0' and project['license-files'] == ['LICENSE']
+    text = (ROOT/'LICENSE').read_text()
+    assert 'Apache License' in text and 'Version 2.0' in text and settings()['copyright'] in text
+    assert not any(c.startswith('License ::') for c in project['classifiers']), "an SPDX `license` replaces the licence classifier"
+    assert {'Repository', 'Documentation', 'Issues'} <= set(project['urls'])
+    assert project['urls']['Repository'] == settings()['git_url']
+    assert pyproject()['project']['entry-points']['nbdev'] == {'lrfinder_cb': 'lrfinder_cb._modidx:d'}
+
+
+def test_readme_starts_with_pip_install():
+    readme = (ROOT/'README.md').read_text()
+    first_code = re.search(r"`([^`\n]*pip install[^`\n]*)`", readme).group(1)
+    assert first_code == 'pip install lrfinder_cb'
+
+
+def _site_packages() -> list:
+    "This interpreter's import path without the repository (an editable install points there)"
+    import sys
+    return [p for p in sys.path if p and Path(p).is_dir() and Path(p).resolve() != ROOT and ROOT not in Path(p).resolve().parents]
+
+
+def test_wheel_and_sdist_build_check_and_run_outside_the_repo(tmp_path):
+    "`python -m build`, `twine check --strict`, the LICENSE in both, no tests in the sdist, and the wheel's `lr-find --demo` from a fresh venv"
+    import subprocess, sys, tarfile, zipfile
+    dist = tmp_path/'dist'
+    subprocess.run([sys.executable, '-m', 'build', '--outdir', str(dist), str(ROOT)], check=True, capture_output=True, text=True)
+    wheel, sdist = next(dist.glob('*.whl')), next(dist.glob('*.tar.gz'))
+    subprocess.run([sys.executable, '-m', 'twine', 'check', '--strict', str(wheel), str(sdist)], check=True, capture_output=True, text=True)
+    wheel_names = zipfile.ZipFile(wheel).namelist()
+    assert any(n.endswith('licenses/LICENSE') for n in wheel_names), wheel_names
+    assert {'lrfinder_cb/cli.py', 'lrfinder_cb/_modidx.py', 'lrfinder_cb/py.typed'} <= set(wheel_names)
+    sdist_names = tarfile.open(sdist).getnames()
+    assert any(n.endswith('/LICENSE') for n in sdist_names) and not any('/tests/' in n for n in sdist_names)
+    # A fresh venv with only the wheel installed; its dependencies come from this interpreter's path, not from the repository
+    venv = tmp_path/'venv'
+    subprocess.run([sys.executable, '-m', 'venv', str(venv)], check=True)
+    py = venv/'bin'/'python'
+    subprocess.run([str(py), '-m', 'pip', 'install', '--no-deps', '--no-index', '-q', str(wheel)], check=True)
+    site = subprocess.run([str(py), '-c', 'import sysconfig; print(sysconfig.get_paths()["purelib"])'], capture_output=True, text=True).stdout.strip()
+    (Path(site)/'_deps_from_test.pth').write_text('\n'.join(_site_packages()) + '\n')
+    run = tmp_path/'run'; run.mkdir()
+    where = subprocess.run([str(py), '-c', 'import lrfinder_cb; print(lrfinder_cb.__file__)'], cwd=run, capture_output=True, text=True, check=True)
+    assert Path(where.stdout.strip()).is_relative_to(venv), where.stdout
+    out = subprocess.run([str(venv/'bin'/'lr-find'), '--demo', '--out', 'demo.png', '--json', 'demo.json'], cwd=run,
+                         capture_output=True, text=True, env={**__import__('os').environ, 'MPLBACKEND': 'Agg'})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert 'between' in out.stdout and (run/'demo.png').stat().st_size > 1000 and json.loads((run/'demo.json').read_text())['suggestions']
+
+
+def test_notebook_outputs_are_small_and_only_where_a_reader_looks():
+    "Outputs only in visible cells, no stderr or progress bars, no image above 80 kB (STYLE.md: small PNGs, tens of kilobytes)"
+    import base64
+    for path in sorted((ROOT/'nbs').glob('*.ipynb')):
+        for cell in json.loads(path.read_text())['cells']:
+            outputs, source = cell.get('outputs', []), ''.join(cell['source'])
+            if not outputs: continue
+            where = f"{path.name} cell {cell['id']}"
+            assert not re.search(r'^#\|\s*(hide|export)', source, re.M), f"{where}: a hidden or exported cell keeps outputs"
+            for out in outputs:
+                assert out.get('name') != 'stderr' and out['output_type'] != 'error', f"{where}: stderr or an error is saved"
+                assert '█' not in ''.join(out.get('text', '')), f"{where}: a progress bar is saved"
+                png = out.get('data', {}).get('image/png')
+                if png: assert len(base64.b64decode(''.join(png))) < 80_000, f"{where}: image over 80 kB"
