@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_callback.ipynb #04callback-001
 from __future__ import annotations
-import itertools, math, warnings
+import itertools, math
 import numpy as np
 import torch
 from fastai.callback.core import Callback, CancelFitException, CancelValidException
@@ -12,7 +12,7 @@ from fastai.torch_core import find_bs
 from fastai.callback.progress import CSVLogger, ProgressCallback
 from fastprogress.fastprogress import progress_bar
 from fastai.callback.schedule import ParamScheduler
-from .core import LRFinderRecord, LRFinderWarning, lr_multiplier, warn
+from .core import LRFinderRecord, lr_multiplier, warn
 from .snapshot import Snapshot, snapshot_modes, RNGState, DataLoaderState
 from .suggest import suggest, default_suggest_funcs, check_suggest_funcs
 from .distributed import world_size, rank, mean_across_ranks

@@ -4,9 +4,11 @@
 
 # %% ../nbs/07_cli.ipynb #07cli-001
 from __future__ import annotations
-import argparse, contextlib, importlib, importlib.util, json, os, sys, traceback, warnings
+import argparse, contextlib, importlib, importlib.util, json, math, os, sys, traceback, warnings
 from pathlib import Path
 import lrfinder_cb
+from typing import TYPE_CHECKING
+if TYPE_CHECKING: from fastai.learner import Learner # imported for real only where needed: the command starts fast
 
 # %% auto #0
 __all__ = ['rule_names', 'plot_formats', 'demo_learner', 'TargetError', 'load_learner_factory', 'make_learner', 'check_args',
@@ -104,7 +106,9 @@ def _rule_list(text:str) -> list:
     return names
 
 def _parser():
-    p = argparse.ArgumentParser(prog='lr-find', description="Run a learning-rate range test on a fastai Learner and print the suggested learning rates.")
+    p = argparse.ArgumentParser(prog='lr-find', description="Run a learning-rate range test on a fastai Learner and print the suggested learning rates.",
+                                epilog="Exit status: 0 with suggestions; 3 when the curve shows no clear valley (no number to use, see the notes); "
+                                       "2 on a bad argument or target; 1 when the learner fails during the range test.")
     p.add_argument('target', nargs='?', help="path/to/file.py:make_learner or package.module:make_learner (a function returning a Learner)")
     p.add_argument('--demo', action='store_true', help="use the bundled demo: an MLP on scikit-learn's digits")
     p.add_argument('--out', help=f"save the plot to this file ({', '.join(plot_formats[:3])}, ...)")
@@ -162,8 +166,11 @@ def _summary(res, rec) -> list:
     "The lines `lr-find` prints: the run, each suggestion (with the spread of repeated runs), the notes"
     lines = [f"lr-find: {rec.size()} from {rec.lrs[0]:.2e} to {rec.lrs[-1]:.2e}, stopped: {rec.stop_reason}" if rec.lrs
              else "lr-find: no step was recorded"]
-    lines += [f"  {name:<8} {value:.2e}" + (f"  (runs: {res.spread[name][0]:.2e} to {res.spread[name][1]:.2e})" if res.spread else "")
-              for name,value in res._asdict().items()]
+    finite = any(math.isfinite(l) for l in rec.losses)
+    for name,value in res._asdict().items():
+        if not finite: lines.append(f"  {name:<8} none: no finite loss was recorded"); continue
+        spread = f"  (runs: {res.spread[name][0]:.2e} to {res.spread[name][1]:.2e})" if res.spread else ""
+        lines.append(f"  {name:<8} {value:.2e}{spread}" + ("  (not a suggestion: no clear valley)" if res.no_clear_valley else ""))
     lines += _probe_lines(res, rec)
     return lines + [f"  note: {in_flags(n)}" for n in res.notes]
 
@@ -191,7 +198,17 @@ def _as_json(res) -> dict:
     return dict(suggestions=res._asdict(), points={k: list(v) for k,v in res.points.items()}, notes=res.notes, no_clear_valley=res.no_clear_valley,
                 range=None if res.range is None else list(res.range), regions=res.regions and {k: list(v) for k,v in res.regions.items()},
                 spread={k: list(v) for k,v in res.spread.items()}, bands={k: list(v) for k,v in res.bands.items()}, vary=res.vary,
-                record=res.record.as_dict())
+                curves=_curves_json(res), record=res.record.as_dict())
+
+def _curves_json(res) -> dict:
+    "The curves the suggestions read, by name: the lag-free one (with its band over repeated runs) and fastai's EMA"
+    import numpy as np
+    def plain(a): return [float(v) if np.isfinite(v) else None for v in a]
+    res_curves = {}
+    for name,(lrs, losses) in ((k, v) for k,v in res.curves.items() if k in ('lag_free', 'ema')):
+        res_curves[name] = dict(lrs=plain(lrs), losses=plain(losses))
+    if 'lag_free_band' in res.curves: res_curves['lag_free'].update(band_low=plain(res.curves['lag_free_band'][1]), band_high=plain(res.curves['lag_free_band'][2]))
+    return res_curves
 
 def _save_json(res, rec, path):
     data = dict(version=lrfinder_cb.__version__)
@@ -242,7 +259,7 @@ def _run(learn, args):
     return res, [str(w.message) for w in caught if issubclass(w.category, LRFinderWarning)]
 
 def main(argv:list|None=None) -> int:
-    "The `lr-find` command: exit 0 with the suggestions, 2 on a bad argument or target, 1 when the learner fails during the sweep"
+    "The `lr-find` command: exit 0 with the suggestions, 3 when the curve shows no clear valley, 2 on a bad argument or target, 1 when the learner fails"
     parser = _parser()
     args = parser.parse_args(_join_negative_numbers(sys.argv[1:] if argv is None else list(argv)))
     problem = check_args(args)
@@ -264,4 +281,9 @@ def main(argv:list|None=None) -> int:
     notes = {n for r in (res.values() if isinstance(res, dict) else [res]) for n in r.notes}
     error = _report(res, args.out, args.json, [m for m in dict.fromkeys(said) if not any(n in m for n in notes)])
     if error: parser.exit(2, f"lr-find: error: {error}\n")
+    unclear = [r for r in (res.values() if isinstance(res, dict) else [res]) if r.no_clear_valley]
+    if unclear: # a script must not read the printed value as a learning rate
+        print(f"lr-find: no suggestion: {in_flags(next((n for key in ('no finite', 'no clear valley') for n in unclear[0].notes if key in n), 'no clear valley'))}",
+              file=sys.stderr)
+        return 3
     return 0

@@ -206,7 +206,7 @@ class LRFinderRecord:
                    n_points=self.n_steps, n_optimizer_steps=self.n_optimizer_steps,
                    lrs=self.lrs, group_lrs=[list(g) for g in self.group_lrs],
                    losses=self.losses, smoothed_losses=self.smoothed_losses)
-        if self.band is not None: res.update(band_low=self.band[0], band_high=self.band[1], n_runs=len(self.runs))
+        if self.band is not None: res.update(ema_band_low=self.band[0], ema_band_high=self.band[1], n_runs=len(self.runs)) # of fastai's EMA
         if self.steps_per_lr > 1: res.update(spreads=self.spreads)
         if self.valid_losses: res.update(valid_lrs=self.valid_lrs, valid_losses=self.valid_losses)
         return res
@@ -217,8 +217,9 @@ class LRFinderRecord:
 
     def size(self) -> str:
         "How long the run was, in points and in optimizer steps when the two differ: '30 learning rates, 300 optimizer steps'"
-        if self.steps_per_lr == 1 and self.n_optimizer_steps in (0, self.n_steps): return f"{self.n_steps} steps"
-        return f"{self.n_steps} learning rates, {self.n_optimizer_steps} optimizer steps"
+        count = lambda n, what: f"{n} {what}" + ("" if n == 1 else "s")
+        if self.steps_per_lr == 1 and self.n_optimizer_steps in (0, self.n_steps): return count(self.n_steps, 'step')
+        return f"{count(self.n_steps, 'learning rate')}, {count(self.n_optimizer_steps, 'optimizer step')}"
 
 # %% ../nbs/00_core.ipynb #00core-026
 class SuggestedLRs(tuple):
@@ -271,7 +272,9 @@ class SuggestedLRs(tuple):
         value = self[0] if name is None else getattr(self, name)
         return [value] if self.record is None else self.record.group_lrs_at(value)
     def __reduce__(self): return (_rebuild_suggested, (self._asdict(), self.__dict__))
-    def __repr__(self): return f"SuggestedLRs({', '.join(f'{k}={v:.3g}' for k,v in self._asdict().items())})"
+    def __repr__(self):
+        mark = '; no clear valley' if self.__dict__.get('no_clear_valley') else ''
+        return f"SuggestedLRs({', '.join(f'{k}={v:.3g}' for k,v in self._asdict().items())}{mark})"
 
 _typed = {}
 def _with_fields(names:tuple) -> type:

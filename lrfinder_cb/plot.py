@@ -11,7 +11,7 @@ from fastcore.basics import patch
 from fastcore.imports import IN_NOTEBOOK
 from fastai.learner import Recorder
 from .core import SuggestedLRs, zero_lag_smooth
-from .suggest import loss_at
+from .suggest import loss_at, lag_free_band
 
 # %% auto #0
 __all__ = []
@@ -105,6 +105,16 @@ def _legend_below(ax, other=None):
         handles,labels = handles + more[0],labels + more[1]
     ax.legend(handles, labels, loc='upper center', bbox_to_anchor=(0.5, -0.2), ncol=2, fontsize=7, frameon=False)
 
+# %% ../nbs/02_plot.ipynb #02plot-007c
+def _band(record, suggestions, solid:str, end:int, lag_free=None):
+    "`(lrs, low, high)` of the repeated runs around the solid curve: the band of that very curve (lag-free or fastai's EMA), or `None`"
+    if record is None or not record.runs: return None
+    curves = suggestions.curves if isinstance(suggestions, SuggestedLRs) else {}
+    if solid == 'lag_free' and 'lag_free_band' in curves: return curves['lag_free_band']
+    if solid == 'lag_free' and lag_free is not None: return lag_free_band(record.runs, *lag_free, skip_start=0, skip_end=0) # as `_curves` smoothed it
+    if solid == 'ema' and record.band is not None:
+        return np.asarray(record.lrs[:end]), np.asarray(record.band[0][:end]), np.asarray(record.band[1][:end])
+
 # %% ../nbs/02_plot.ipynb #02plot-008
 @patch
 def plot_lr_find(self:Recorder, skip_end:int=5, return_fig:bool=True, suggestions:SuggestedLRs|list|None=None, nms:list|None=None, ax:plt.Axes|None=None, save_path:str|Path|None=None,
@@ -122,9 +132,9 @@ def plot_lr_find(self:Recorder, skip_end:int=5, return_fig:bool=True, suggestion
     if show_raw and curves['raw'] is not None:
         every = _thin(len(lrs))
         ax.plot(lrs[every], curves['raw'][1][every], color='C0', alpha=0.25, lw=1, label='raw loss')
-    if record is not None and record.band is not None:
-        ax.fill_between(lrs[:end], record.band[0][:end], record.band[1][:end], color='C0', alpha=0.15, lw=0,
-                        label=f'10-90% of {len(record.runs)} runs')
+    band = _band(record, suggestions, solid, end, curves['lag_free'])
+    if band is not None:
+        ax.fill_between(*band, color='C0', alpha=0.15, lw=0, label=f'10-90% of {len(record.runs)} runs')
     shown = []
     if solid == 'lag_free' or curves['lag_free'] is not None and any(kind == 'lag_free' for *_,kind in markers):
         style = dict(color='C0', lw=2) if solid == 'lag_free' else dict(color='C1', lw=1, ls='--')
@@ -136,7 +146,7 @@ def plot_lr_find(self:Recorder, skip_end:int=5, return_fig:bool=True, suggestion
         ax.plot(lrs[:end], ema[:end], label=label, **style)
         if solid == 'ema': shown.append(ema[:end])
     for i,(label,x,y,_) in enumerate(markers): ax.plot(x, y, 'o', color=f"C{i+1}", markersize=8, label=label, zorder=3)
-    band = [record.band[0][:end], record.band[1][:end]] if record is not None and record.band is not None else []
+    band = list(band[1:]) if band is not None else []
     bottom,top = _fit_ylim(ax, shown + band + [[y for *_,y,_ in markers]])
     if show_raw and curves['raw'] is not None:
         raw = curves['raw'][1]

@@ -4,14 +4,14 @@
 
 # %% ../nbs/03_snapshot.ipynb #03snapshot-001
 from __future__ import annotations
-import os, random, shutil, tempfile, warnings, weakref
+import os, random, shutil, tempfile, weakref
 import numpy as np
 from pathlib import Path
 import torch
 from torch import nn
 from fastai.optimizer import Optimizer
 from fastai.learner import Learner
-from .core import LRFinderWarning, warn
+from .core import warn
 
 # %% auto #0
 __all__ = ['snapshot_modes', 'learner_attrs', 'OnDisk', 'map_tensors', 'cpu_clone', 'loaded', 'MemoryStore', 'DiskStore',

@@ -4,17 +4,18 @@
 
 # %% ../nbs/01_suggest.ipynb #01suggest-001
 from __future__ import annotations
-import bisect, math, warnings
+import bisect, math
 from functools import partial
 import numpy as np
 import torch
-from .core import LRFinderRecord, LRFinderWarning, SuggestedLRs, zero_lag_smooth, smooth_losses, as_array
+from .core import LRFinderRecord, SuggestedLRs, zero_lag_smooth, smooth_losses, as_array
 from .core import warn as warn_user
 
 # %% auto #0
 __all__ = ['region_names', 'our_rules', 'default_suggest_funcs', 'known_rules', 'loss_at', 'synthetic_curve', 'minimum', 'steep',
            'valley', 'slide', 'edge', 'between', 'find_regions', 'safe_range', 'SuggestionMethod', 'prepare_curve',
-           'rule_name', 'noise_level', 'smoothing_width', 'relative_fall', 'Rules', 'check_suggest_funcs', 'suggest']
+           'rule_name', 'noise_level', 'smoothing_width', 'relative_fall', 'Rules', 'check_suggest_funcs',
+           'lag_free_band', 'never_fell', 'rises_early', 'suggest']
 
 # %% ../nbs/01_suggest.ipynb #01suggest-006
 def loss_at(lr:float, lrs, losses) -> float:
@@ -122,11 +123,12 @@ between.curve = 'raw+ema' # `suggest` gives this rule the raw losses, and fastai
 region_names = ('flat', 'falling', 'rising')
 
 def find_regions(lrs:np.ndarray|list, smooth:np.ndarray|list) -> dict:
-    "Learning-rate spans `(lo, hi)` of the flat start, the fall and the rise of a lag-free smoothed curve"
+    "Learning-rate spans `(lo, hi)` of the flat start, the fall and the rise of a lag-free smoothed curve (those it has: none is zero-width)"
     lrs,smooth = as_array(lrs),as_array(smooth)
     first,bottom = _fall_done(smooth, 0.1),int(np.argmin(smooth))
     bounds = [lrs[0], lrs[first], lrs[bottom], lrs[-1]]
-    return {name: (float(bounds[i]), float(bounds[i+1])) for i,name in enumerate(region_names)}
+    spans = {name: (float(bounds[i]), float(bounds[i+1])) for i,name in enumerate(region_names)}
+    return {name: span for name,span in spans.items() if span[1] > span[0]} # a region the curve does not have is left out
 
 def safe_range(lrs:np.ndarray|list, smooth:np.ndarray|list, suggestion:float|None=None) -> tuple:
     "From the start of the fall to `edge`'s suggestion, or to `suggestion` if that is higher: the learning rates we call safe to train at"
@@ -219,6 +221,35 @@ def check_suggest_funcs(suggest_funcs) -> list:
         raise ValueError(f"suggest_funcs must hold suggestion functions such as valley or SuggestionMethod.Valley, got {f!r}{hint}")
     return funcs
 
+def lag_free_band(runs:list, lrs:np.ndarray, curve:np.ndarray, skip_start:int|None=None, skip_end:int=5, q:tuple=(10, 90)) -> tuple:
+    "`(lrs, low, high)` around `curve`: how far the runs' curves (prepared and smoothed as the median's) spread from their own median, point by point"
+    smoothed = np.full((len(runs), len(lrs)), np.nan)
+    for k,run in enumerate(runs):
+        run_lrs,run_losses,_ = prepare_curve(run.lrs, run.losses, run.n_points, skip_start, skip_end)
+        n = min(len(run_lrs), len(lrs))
+        if n >= 2 and np.isclose(run_lrs[0], lrs[0]): smoothed[k, :n] = zero_lag_smooth(run_lrs, run_losses)[:n]
+    reached = np.isfinite(smoothed).sum(0) > 0
+    deviation = smoothed[:, reached] - np.nanmedian(smoothed[:, reached], axis=0)
+    low,high = np.full(len(lrs), np.nan),np.full(len(lrs), np.nan)
+    low[reached],high[reached] = curve[reached] + np.nanpercentile(deviation, q[0], axis=0),curve[reached] + np.nanpercentile(deviation, q[1], axis=0)
+    return np.asarray(lrs), low, high
+
+def never_fell(lrs, losses, sigma:float=1/3) -> bool:
+    "Does the lag-free smoothed loss have its lowest point at the curve's first learning rates (within `sigma` decades of the start)?"
+    lrs = as_array(lrs)
+    if len(lrs) < 2: return True
+    bottom = int(np.argmin(zero_lag_smooth(lrs, losses, sigma)))
+    return bool(np.log10(lrs[bottom]/lrs[0]) <= sigma)
+
+def rises_early(lrs, losses, min_fall:float=4.) -> bool:
+    "Is the lag-free loss, halfway through the curve, above where it started by `min_fall` times its noise (from second differences, blind to the trend)?"
+    lrs,losses = as_array(lrs),as_array(losses)
+    if len(lrs) < 4: return False
+    smooth = zero_lag_smooth(lrs, losses)
+    raw_noise = float(np.median(np.abs(np.diff(losses, 2))))/(0.6745*math.sqrt(6)) # of white noise: sd*sqrt(6) per second difference
+    noise = max(raw_noise/math.sqrt(smoothing_width(lrs)), 1e-12*float(np.abs(losses).max()), 1e-300)
+    return bool((smooth[len(smooth)//2] - smooth[0])/noise >= min_fall)
+
 def suggest(record:LRFinderRecord, suggest_funcs:tuple|list|None=default_suggest_funcs, skip_start:int|None=None, skip_end:int=5,
             warn:bool=True, min_fall:float=4.) -> SuggestedLRs:
     "Run `suggest_funcs` on the prepared curve of `record`; never `None`, never a crash on a short curve"
@@ -228,14 +259,18 @@ def suggest(record:LRFinderRecord, suggest_funcs:tuple|list|None=default_suggest
     notes = _record_notes(record) + notes
     fall = relative_fall(raw_lrs, raw_losses)
     curve_ok = len(raw_lrs) >= 2
-    clear = curve_ok and fall >= min_fall
-    no_clear_valley = bool(funcs) and curve_ok and not clear
+    fell = curve_ok and not never_fell(raw_lrs, raw_losses)
+    clear = fell and fall >= min_fall
+    no_clear_valley = bool(funcs) and not clear # also when too few finite points were left to show one
     lag_free = zero_lag_smooth(raw_lrs, raw_losses) if curve_ok else raw_losses # computed once: `between`, `edge` and the plot read it too
     if clear: # the range reaches the default suggestion, whichever rules were asked for
         regions = find_regions(raw_lrs, lag_free)
         span = safe_range(raw_lrs, lag_free, between(raw_lrs, raw_losses, ema=(lrs, losses))[0])
     else: regions,span = None,None
-    if no_clear_valley:
+    if no_clear_valley and not fell and rises_early(raw_lrs, raw_losses, min_fall):
+        notes.append(f"no clear valley: the loss never fell, it rose from the start of the curve ({raw_lrs[0]:.2e}) on: start_lr may be too "
+                     "high (try one 100 times lower), or the model cannot learn from this data as it is (inputs unscaled, too many layers frozen)")
+    elif no_clear_valley and curve_ok:
         notes.append(f"no clear valley: the loss fell by only {fall:.1f} times the noise of its smoothed curve (less than {min_fall:g}); "
                      "the model may already be trained" + (f", or end_lr ({record.end_lr}) may be too small" if record.stop_reason == 'num_it' else ""))
     full_lrs,full_losses = _finite_prefix(as_array(record.lrs), as_array(record.smoothed_losses))
@@ -253,6 +288,7 @@ def suggest(record:LRFinderRecord, suggest_funcs:tuple|list|None=default_suggest
         else: value = record.lrs[0] if record.lrs else float(np.ravel(record.start_lr)[-1]) # the last group's, as plotted
         values[name],read[name] = float(value),'lag_free' if raw and len(raw_lrs) else 'ema'
         points[name] = (float(value), loss_at(value, *curves[read[name]])) # on the curve the rule read
+    if record.runs and len(raw_lrs) >= 2: curves['lag_free_band'] = lag_free_band(record.runs, raw_lrs, lag_free, skip_start, skip_end)
     if warn and notes: warn_user("; ".join(notes))
     return SuggestedLRs(values, points=points, notes=notes, record=record, fall=fall, no_clear_valley=no_clear_valley,
                         skip=(skip_start, skip_end), curves=curves, read=read, regions=regions, range=span)

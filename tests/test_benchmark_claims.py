@@ -83,3 +83,15 @@ def test_the_range_figures_of_the_benchmarks_readme(runs):
         assert (sum(e['covered'] for e in es), len(es), sum(e['above'] for e in es)) == (covered, ranged, above)
     held = [rq.evaluate(r, to_edge=True) for r in runs if r.group in cv.HELD_OUT_GROUPS]
     assert sum(e['covered'] for e in held) == 10 # before the range reached `between`
+
+
+def test_the_stop_rule_is_the_one_the_benchmark_ran():
+    "Replaying every stored sweep through today's `LRFinderRecord` stops it where it stopped: a new stop rule must re-run the benchmark"
+    import json
+    import stop_rule_replay as replay
+    files = sorted(replay.RUNS.glob('*.json'))
+    assert len(files) == 220
+    for f in files:
+        record = json.loads(f.read_text())['record']
+        n, reason = replay.stop_point(record)
+        assert (n, reason) == (len(record['losses']), record['stop_reason']), f.name

@@ -118,7 +118,7 @@ def test_cli_program_still_patches_fastai_before_loading_the_learner(tmp_path):
             assert LRFinder is lrfinder_cb.callback.LRFinder, "fastai's LRFinder is still in place"
             return demo_learner()
     '''))
-    out = run(['train.py:make_learner', '--num-it', '20'], tmp_path)
+    out = run(['train.py:make_learner', '--num-it', '60'], tmp_path)
     assert out.returncode == 0, out.stderr
 
 
@@ -144,7 +144,7 @@ def test_a_learner_that_fails_during_the_sweep_is_one_line_with_a_hint(tmp_path)
 @pytest.mark.skipif(LR_FIND is None, reason="the package is not installed (pip install -e .)")
 def test_python_warnings_are_notes_in_the_flags_typed(tmp_path):
     out = run(['--demo', '--num-it', '3'], tmp_path)
-    assert out.returncode == 0, out.stderr
+    assert out.returncode == 3, out.stderr  # three points show no clear valley: no number to use
     assert '  note: --num-it (3) is below 6' in out.stdout and 'Warning' not in out.stderr
 
 
@@ -172,3 +172,31 @@ def test_points_and_optimizer_steps_are_named_apart(tmp_path):
     assert (record['n_points'], record['n_optimizer_steps']) == (30, 90) and len(record['lrs']) == 30
     plain = run(['--demo', '--num-it', '40', '--no-stop-div'], tmp_path)
     assert 'lr-find: 40 steps from' in plain.stdout
+
+
+@pytest.mark.skipif(LR_FIND is None, reason="the package is not installed (pip install -e .)")
+@pytest.mark.parametrize('case', ['rising', 'nan'])
+def test_no_number_and_exit_3_when_the_curve_shows_no_valley(tmp_path, case):
+    "SGD on unscaled inputs from too high a start_lr (the loss rises from the first step), or a loss NaN from the first step"
+    (tmp_path/'train.py').write_text(textwrap.dedent('''
+        from torch import nn
+        from fastai.optimizer import SGD
+        from lrfinder_cb.cli import demo_learner
+        class Unscaled(nn.Module):
+            def forward(self, x): return x*300
+        def rising():
+            learn = demo_learner()
+            learn.model, learn.opt_func = nn.Sequential(Unscaled(), learn.model), SGD
+            return learn
+        def nan():
+            learn = demo_learner()
+            learn.loss_func = lambda out, y: out.sum()*float('nan')
+            return learn
+    '''))
+    out = run([f'train.py:{case}', '--start-lr', '1e-3', '--json', 'r.json'], tmp_path)
+    assert out.returncode == 3, out.stderr
+    assert out.stderr.startswith('lr-find: no suggestion: ') and 'Traceback' not in out.stderr
+    data = json.loads((tmp_path/'r.json').read_text())
+    assert data['no_clear_valley'] and data['range'] is None and data['regions'] is None
+    if case == 'rising': assert 'never fell' in out.stderr and '--start-lr may be too high' in out.stdout
+    else: assert 'between  none: no finite loss was recorded' in out.stdout

@@ -93,3 +93,26 @@ def test_cli_exposes_the_experiments(tmp_path):
     assert json.loads((tmp_path/'init.json').read_text())['vary'] == 'init'
     out = run_cli(['--demo', '--bs', '32,x'], tmp_path)
     assert out.returncode == 2 and "argument --bs: must be comma-separated whole numbers, 1 or more, such as 32,64,128 (got '32,x')" in out.stderr
+
+
+@pytest.mark.parametrize('vary', ['order', 'init'])
+def test_the_band_of_repeated_runs_surrounds_the_curve_drawn(vary):
+    "The 10-90% band of n_runs is the band of the lag-free curve the plot draws solid, not of fastai's EMA"
+    import warnings
+    import numpy as np
+    from lrfinder_cb.cli import demo_learner
+    learn = demo_learner(0)
+    with learn.no_bar(), warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        res = learn.lr_find(n_runs=3, vary=vary, show_plot=False)
+    lrs, curve = res.curves['lag_free']
+    band_lrs, low, high = res.curves['lag_free_band']
+    assert np.array_equal(band_lrs, lrs)
+    reached = np.isfinite(low)
+    assert reached.mean() > 0.95 and np.all((low[reached] <= curve[reached] + 1e-12) & (curve[reached] <= high[reached] + 1e-12))
+    assert (high - low)[reached].max() > 0, "the runs differ, so the band has width"
+    fig = learn.recorder.plot_lr_find()
+    fill = [c for c in fig.axes[0].collections if c.get_label() == '10-90% of 3 runs']
+    assert len(fill) == 1
+    xs = fill[0].get_paths()[0].vertices[:, 0]
+    assert np.isclose(xs.min(), lrs[reached].min()) and np.isclose(xs.max(), lrs[reached].max())

@@ -86,7 +86,8 @@ def test_readme_starts_with_pip_install():
 def _site_packages() -> list:
     "This interpreter's import path without the repository (an editable install points there)"
     import sys
-    return [p for p in sys.path if p and Path(p).is_dir() and Path(p).resolve() != ROOT and ROOT not in Path(p).resolve().parents]
+    inside = lambda p: Path(p).resolve() == ROOT or ROOT in Path(p).resolve().parents
+    return [p for p in sys.path if p and Path(p).is_dir() and (not inside(p) or Path(p).name == 'site-packages')] # nox's venvs live in .nox/
 
 
 def test_wheel_and_sdist_build_check_and_run_outside_the_repo(tmp_path):
@@ -109,7 +110,8 @@ def test_wheel_and_sdist_build_check_and_run_outside_the_repo(tmp_path):
     site = subprocess.run([str(py), '-c', 'import sysconfig; print(sysconfig.get_paths()["purelib"])'], capture_output=True, text=True).stdout.strip()
     (Path(site)/'_deps_from_test.pth').write_text('\n'.join(_site_packages()) + '\n')
     run = tmp_path/'run'; run.mkdir()
-    where = subprocess.run([str(py), '-c', 'import lrfinder_cb; print(lrfinder_cb.__file__)'], cwd=run, capture_output=True, text=True, check=True)
+    where = subprocess.run([str(py), '-c', 'import lrfinder_cb; print(lrfinder_cb.__file__)'], cwd=run, capture_output=True, text=True)
+    assert where.returncode == 0, where.stderr[-2000:]
     assert Path(where.stdout.strip()).is_relative_to(venv), where.stdout
     out = subprocess.run([str(venv/'bin'/'lr-find'), '--demo', '--out', 'demo.png', '--json', 'demo.json'], cwd=run,
                          capture_output=True, text=True, env={**__import__('os').environ, 'MPLBACKEND': 'Agg'})

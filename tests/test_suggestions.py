@@ -112,3 +112,40 @@ def test_end_lr_hint_only_when_the_sweep_reached_it(stop_reason, mentions_end_lr
     res = suggest(record_from(lrs, losses, num_it=100, stop_reason=stop_reason), (edge,), warn=False)
     assert res.no_clear_valley
     assert ('end_lr' in '; '.join(res.notes)) == mentions_end_lr
+
+
+def _quiet_suggest(rec):
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', LRFinderWarning)
+        return suggest(rec)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(40, 200), st.floats(0.5, 6), st.floats(0, 0.3), st.integers(0, 10_000), st.floats(-100, 100), st.floats(1e-3, 1e3))
+def test_a_curve_that_only_rises_has_no_valley_range_or_regions(n, growth, noise, seed, offset, scale):
+    "Rising from the first step (start_lr already too high), at any offset and scale: no valley is claimed, and the note says why"
+    lrs = 1e-3*(1e4)**(np.arange(n)/n)
+    rng = np.random.default_rng(seed)
+    losses = offset + scale*(np.exp(growth*np.arange(n)/n) + noise*rng.standard_normal(n))
+    res = _quiet_suggest(record_from(lrs, losses, num_it=n))
+    assert res.no_clear_valley and res.range is None and res.regions is None
+    assert 'no clear valley' in repr(res)
+    with pytest.raises(ValueError, match='no range'): res.slice()
+    assert any('no clear valley' in note for note in res.notes), res.notes
+    long_and_clean = len(res.curves['lag_free'][0]) >= 20 and noise*3 < growth/4
+    if long_and_clean: assert any('never fell' in note and 'start_lr' in note for note in res.notes), res.notes
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(30, 200), st.floats(0, 0.1), st.integers(0, 10_000), st.floats(-3, 0))
+def test_no_region_is_ever_zero_width(n, noise, seed, start):
+    "A curve falling from its first point has no flat start: the region is left out, not reported empty"
+    lrs, losses = synthetic_curve(n, noise=noise, seed=seed, start_lr=10**(start-4), steepest=10**start)
+    res = _quiet_suggest(record_from(lrs, losses, num_it=n))
+    for lo, hi in (res.regions or {}).values(): assert hi > lo
+
+
+def test_nan_from_the_first_step_has_no_valley():
+    res = _quiet_suggest(record_from([1e-7, 1e-6], [float('nan'), 1.], stop_reason='non_finite'))
+    assert res.no_clear_valley and res.range is None
+    assert any('no finite loss' in n for n in res.notes) and not any('already be trained' in n for n in res.notes)

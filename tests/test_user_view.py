@@ -1,5 +1,5 @@
 "What a user sees: a notebook run headless, warnings that point at the user's line, files closed, type hints."
-import inspect, json, os, subprocess, sys, textwrap
+import inspect, os, subprocess, sys, textwrap
 from pathlib import Path
 import pytest
 
