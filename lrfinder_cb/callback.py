@@ -10,7 +10,7 @@ import torch
 from fastai.callback.core import Callback, CancelFitException, CancelValidException
 from fastai.torch_core import find_bs
 from fastai.callback.progress import CSVLogger, ProgressCallback
-from fastprogress.fastprogress import progress_bar
+from fastprogress.fastprogress import progress_bar, ConsoleProgressBar, printing
 from fastai.callback.schedule import ParamScheduler
 from .core import LRFinderRecord, lr_multiplier, warn
 from .snapshot import Snapshot, snapshot_modes, RNGState, DataLoaderState
@@ -214,6 +214,7 @@ class LRFinder(Callback):
         bar.comment = f"stopped: {rec.stop_reason} at lr {rec.lrs[-1]:.2e}" if rec.lrs else f"stopped: {rec.stop_reason}"
         bar.update_bar(rec.n_steps)
         bar.on_iter_end()
+        if isinstance(bar, ConsoleProgressBar) and printing(): print(flush=True) # end the bar's line: what follows starts on its own
 
     def before_validate(self):
         "A range test never validates"

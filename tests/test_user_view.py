@@ -102,3 +102,13 @@ def test_steps_per_lr_warns_when_the_curve_would_be_short_and_the_record_says_bo
     record = learn.recorder.lr_find_record
     assert (record.n_steps, record.n_optimizer_steps) == (30, 300)
     assert repr(record).startswith('LRFinderRecord(30 learning rates, 300 optimizer steps, lr ')
+
+
+def test_in_a_script_the_bar_ends_its_line(tmp_path):
+    "The console bar of the sweep ends with a newline, so what the script prints next starts on a line of its own"
+    code = ("from lrfinder_cb.cli import demo_learner\nlearn = demo_learner()\n"
+            "learn.lr_find(num_it=30, show_plot=False)\nprint('after the range test')\n")
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=tmp_path, timeout=300,
+                         env={**os.environ, 'MPLBACKEND': 'Agg', 'PYTHONWARNINGS': 'ignore'})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert 'stopped:' in out.stdout and 'after the range test' in out.stdout.splitlines()
