@@ -197,6 +197,12 @@ class LRFinderRecord:
         reasons = [r.stop_reason for r in records]
         res.stop_reason,res.runs = max(set(reasons), key=reasons.count),list(records)
         res.n_optimizer_steps = longest.n_optimizer_steps
+        probed = [r for r in records if r.valid_losses] # the probe runs at the same steps in every run: median point by point
+        if probed:
+            deepest = max(probed, key=lambda r: len(r.valid_losses))
+            k = sum(2*sum(len(r.valid_losses) > i for r in probed) >= len(probed) for i in range(len(deepest.valid_losses)))
+            res.valid_lrs = deepest.valid_lrs[:k]
+            res.valid_losses = [float(np.median([r.valid_losses[i] for r in probed if len(r.valid_losses) > i])) for i in range(k)]
         return res
 
     def as_dict(self) -> dict:

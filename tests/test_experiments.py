@@ -116,3 +116,19 @@ def test_the_band_of_repeated_runs_surrounds_the_curve_drawn(vary):
     assert len(fill) == 1
     xs = fill[0].get_paths()[0].vertices[:, 0]
     assert np.isclose(xs.min(), lrs[reached].min()) and np.isclose(xs.max(), lrs[reached].max())
+
+
+def test_repeated_runs_keep_the_validation_probe_on_the_median_curve():
+    "lr_find(n_runs=3, valid_every=5): the probe is the per-point median of the runs' probes, and the plot draws it"
+    import warnings
+    import numpy as np
+    from lrfinder_cb.cli import demo_learner
+    learn = demo_learner(0)
+    with learn.no_bar(), warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        res = learn.lr_find(n_runs=3, valid_every=5, show_plot=False)
+    record, runs = res.record, [r.record for r in res.runs]
+    assert record.valid_losses and len(record.valid_lrs) == len(record.valid_losses)
+    assert np.isclose(record.valid_losses[0], np.median([r.valid_losses[0] for r in runs]))
+    labels = [l.get_label() for a in learn.recorder.plot_lr_find().axes for l in a.lines]
+    assert any(l.startswith('validation loss (probe') for l in labels)
