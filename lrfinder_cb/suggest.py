@@ -267,7 +267,7 @@ def suggest(record:LRFinderRecord, suggest_funcs:tuple|list|None=default_suggest
         regions = find_regions(raw_lrs, lag_free)
         span = safe_range(raw_lrs, lag_free, between(raw_lrs, raw_losses, ema=(lrs, losses))[0])
     else: regions,span = None,None
-    if no_clear_valley and not fell and rises_early(raw_lrs, raw_losses, min_fall):
+    if no_clear_valley and curve_ok and rises_early(raw_lrs, raw_losses, min_fall):
         notes.append(f"no clear valley: the loss never fell, it rose from the start of the curve ({raw_lrs[0]:.2e}) on: start_lr may be too "
                      "high (try one 100 times lower), or the model cannot learn from this data as it is (inputs unscaled, too many layers frozen)")
     elif no_clear_valley and curve_ok:

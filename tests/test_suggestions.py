@@ -132,8 +132,12 @@ def test_a_curve_that_only_rises_has_no_valley_range_or_regions(n, growth, noise
     assert 'no clear valley' in repr(res)
     with pytest.raises(ValueError, match='no range'): res.slice()
     assert any('no clear valley' in note for note in res.notes), res.notes
-    long_and_clean = len(res.curves['lag_free'][0]) >= 20 and noise*3 < growth/4
-    if long_and_clean: assert any('never fell' in note and 'start_lr' in note for note in res.notes), res.notes
+    # the cause is named when the part of the curve the sweep saw rises clearly: over its first half, by twice the raw noise
+    seen = len(res.curves['lag_free'][0])
+    first = n//10 # the points `suggest` skips at the start
+    truth = np.exp(growth*np.arange(n)/n)
+    if seen >= 40 and truth[first + seen//2] - truth[first] > 2*noise: # shorter curves: the smoothing spans most of them
+        assert any('never fell' in note and 'start_lr' in note for note in res.notes), res.notes
 
 
 @settings(max_examples=60, deadline=None)
