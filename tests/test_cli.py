@@ -200,3 +200,17 @@ def test_no_number_and_exit_3_when_the_curve_shows_no_valley(tmp_path, case):
     assert data['no_clear_valley'] and data['range'] is None and data['regions'] is None
     if case == 'rising': assert 'never fell' in out.stderr and '--start-lr may be too high' in out.stdout
     else: assert 'between  none: no finite loss was recorded' in out.stdout
+
+
+@pytest.mark.skipif(LR_FIND is None, reason="the package is not installed (pip install -e .)")
+def test_cli_reports_the_probe_and_names_its_curves(tmp_path):
+    "With --valid-every the CLI says where the probe bottoms; the JSON names the lag-free curve, its band, and fastai's EMA"
+    out = run(['--demo', '--num-it', '60', '--runs', '2', '--valid-every', '5', '--json', 'r.json'], tmp_path)
+    assert out.returncode == 0, out.stderr
+    line = [l for l in out.stdout.splitlines() if l.strip().startswith('validation probe:')]
+    assert len(line) == 1 and 'lowest validation loss' in line[0] and 'training loss, smoothed: lowest at lr' in line[0]
+    curves = json.loads((tmp_path/'r.json').read_text())['curves']
+    assert set(curves) == {'lag_free', 'ema'}
+    lag_free = curves['lag_free']
+    assert len(lag_free['lrs']) == len(lag_free['losses']) == len(lag_free['band_low']) == len(lag_free['band_high'])
+    assert all(lo <= y <= hi for lo, y, hi in zip(lag_free['band_low'], lag_free['losses'], lag_free['band_high']) if lo is not None)
