@@ -81,7 +81,7 @@ def _draw_regions(ax, suggestions):
 # %% ../nbs/02_plot.ipynb #02plot-007b
 def _draw_probe(ax, record, bottom:float, top:float):
     "Draw the validation probe's losses, on the plot's own axis when they fit its scale, else on a right-hand axis; return that axis"
-    if record is None or not record.valid_losses: return None
+    if record is None or not np.isfinite(record.valid_losses).any(): return None # nothing to draw (no probe, or only non-finite losses)
     lrs,losses = np.array(record.valid_lrs),np.array(record.valid_losses)
     finite = np.isfinite(losses)
     span = top - bottom

@@ -112,3 +112,14 @@ def test_in_a_script_the_bar_ends_its_line(tmp_path):
                          env={**os.environ, 'MPLBACKEND': 'Agg', 'PYTHONWARNINGS': 'ignore'})
     assert out.returncode == 0, out.stderr[-2000:]
     assert 'stopped:' in out.stdout and 'after the range test' in out.stdout.splitlines()
+
+
+def test_a_probe_of_only_non_finite_losses_does_not_break_the_plot():
+    from fastai.learner import Recorder
+    from lrfinder_cb.all import LRFinderRecord
+    rec = LRFinderRecord(num_it=10, stop_div=False)
+    for lr in (1e-3, 1e-2, 1e-1): rec.add([lr], 1.)
+    rec.valid_lrs, rec.valid_losses = [1e-2], [float('nan')]
+    recorder = Recorder(); recorder.lr_find_record = rec
+    fig = recorder.plot_lr_find()
+    assert not any(l.get_label().startswith('validation loss') for a in fig.axes for l in a.lines)
