@@ -7,7 +7,8 @@ from __future__ import annotations
 import itertools, math
 import numpy as np
 import torch
-from fastai.callback.core import Callback, CancelFitException, CancelValidException
+from fastai.callback.core import Callback, CancelFitException, CancelValidException, CancelBatchException
+from fastai.learner import Recorder
 from fastai.torch_core import find_bs
 from fastai.callback.progress import CSVLogger, ProgressCallback
 from fastprogress.fastprogress import progress_bar, ConsoleProgressBar, printing
@@ -18,7 +19,7 @@ from .suggest import suggest, default_suggest_funcs, check_suggest_funcs
 from .distributed import world_size, rank, mean_across_ranks
 
 # %% auto #0
-__all__ = ['muted_callbacks', 'check_sweep', 'publish', 'leave_optimizer', 'put_back', 'LRFinder']
+__all__ = ['muted_callbacks', 'probe_muted', 'check_sweep', 'publish', 'leave_optimizer', 'put_back', 'probe_loss', 'LRFinder']
 
 # %% ../nbs/04_callback.ipynb #04callback-005
 def _as_lrs(value, name:str) -> np.ndarray:
@@ -72,6 +73,52 @@ def put_back(learn, saved):
     try: saved.restore()
     finally: saved.close()
     leave_optimizer(learn)
+
+# %% ../nbs/04_callback.ipynb #04callback-012p
+probe_muted = [Recorder] # callbacks that keep the books of the training: a probe's batches are not theirs to count
+
+_batch_state = ('training', 'dl', 'iter', 'n_iter', 'xb', 'yb', 'pred', 'loss', 'loss_grad')
+
+class _PutBack:
+    "What a probe may change and must put back: the learner's batch attributes, each module's attributes and mode, the random generators"
+    def __init__(self, learn):
+        self.learn,self.rng = learn,RNGState()
+        self.attrs = {k: learn.__dict__[k] for k in _batch_state if k in learn.__dict__}
+        self.modules = [(m, dict(m.__dict__)) for m in learn.model.modules()] # shallow: an RNN's hidden state is reassigned, not changed in place
+
+    def restore(self):
+        for k in _batch_state:
+            if k in self.attrs: self.learn.__dict__[k] = self.attrs[k]
+            else: self.learn.__dict__.pop(k, None)
+        for m,attrs in self.modules:
+            m.__dict__.clear(); m.__dict__.update(attrs)
+        self.rng.restore()
+
+def probe_loss(learn, batches:list, skip=()) -> torch.Tensor|None:
+    "fastai's validation loss on `batches`, through the learner's own validation events, with no trace left; `skip`: callbacks not to call"
+    saved,quiet = _PutBack(learn),[(cb, cb.run) for cb in learn.cbs if isinstance(cb, tuple(probe_muted)) or cb in skip]
+    for cb,_ in quiet: cb.run = False
+    totals = []
+    def one_batch():
+        learn._do_one_batch()
+        if len(learn.yb): totals.append((learn.loss.detach().float().mean(), find_bs(learn.yb)))
+    try:
+        learn.model.eval(); learn.training,learn.dl,learn.n_iter = False,getattr(learn.dls, 'valid', None),len(batches)
+        with torch.no_grad():
+            try:
+                learn('before_validate')
+                for i,b in enumerate(batches):
+                    learn.iter = i
+                    learn._split(learn._set_device(b))
+                    learn._with_events(one_batch, 'batch', CancelBatchException)
+            except CancelValidException: learn('after_cancel_validate')
+            learn('after_validate')
+    finally:
+        for cb,run in quiet: cb.run = run
+        saved.restore()
+    if not totals: return None
+    return sum(loss*n for loss,n in totals)/sum(n for _,n in totals) # weighted by batch size, as fastai's `AvgLoss`
+
 
 # %% ../nbs/04_callback.ipynb #04callback-013
 class LRFinder(Callback):
@@ -190,19 +237,10 @@ class LRFinder(Callback):
         if not batches: raise ValueError("valid_every needs validation batches, but `learn.dls.valid` has none: give it some, or drop valid_every")
         return batches
 
-    @torch.no_grad()
     def _probe(self):
-        "Loss on the fixed validation batches, in eval mode, with every module's mode put back: no effect on training"
-        model,modes = self.learn.model,[(m, m.training) for m in self.learn.model.modules()]
-        model.eval()
-        try:
-            losses = []
-            for b in self.probe_batches:
-                n_inp = getattr(self.dls, 'n_inp', 1 if len(b) == 1 else len(b)-1)
-                losses.append(self.learn.loss_func(model(*b[:n_inp]), *b[n_inp:]).float().mean())
-            loss = torch.stack(losses).mean()
-        finally:
-            for m,training in modes: m.training = training
+        "Validate on the fixed batches as fastai would, through the learner's events (see `probe_loss`): no effect on training"
+        loss = probe_loss(self.learn, self.probe_batches, skip=(self,)) # not called itself: its `before_validate` would cancel the probe
+        if loss is None: return
         if self.world > 1: loss = mean_across_ranks(loss)
         self.record.valid_lrs.append(self.current_lrs[-1]); self.record.valid_losses.append(loss.item())
 

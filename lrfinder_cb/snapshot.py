@@ -154,12 +154,27 @@ def _generators(dl, depth=0):
 
 def _loaders(dls): return list(getattr(dls, 'loaders', None) or [getattr(dls, 'train', None), getattr(dls, 'valid', None)])
 
+def _item_orders(dl) -> list:
+    "The order of a loader that shuffles its items in place, so that each epoch goes on from the last (fastai's `LMDataLoader`)"
+    items = getattr(dl, 'items', None)
+    idxs = getattr(items, 'idxs', None)
+    if idxs is None: return []
+    lens = getattr(dl, 'lens', None)
+    shared = getattr(lens, 'idxs', None) is idxs # `LMDataLoader` reorders its lengths with the same list
+    return [(dl, idxs.copy(), shared, getattr(dl, 'chunks', None))]
+
+def _put_order(dl, idxs, shared, chunks):
+    dl.items.idxs = idxs
+    if shared: dl.lens.idxs = idxs
+    if chunks is not None: dl.chunks = chunks
+
 class DataLoaderState:
-    "The list of loaders of `dls` (which `distrib_ctx` swaps) and the state of every random generator they own"
+    "The list of loaders of `dls` (which `distrib_ctx` swaps), the state of every random generator they own, and the order of items they shuffle in place"
     def __init__(self, dls):
         self.dls,self.loaders = dls,list(getattr(dls, 'loaders', None) or [])
         self.generators = [(owner, attr, type(g), g.getstate() if isinstance(g, random.Random) else g.get_state())
                            for dl in _loaders(dls) for owner,attr,g in _generators(dl)]
+        self.orders = [o for dl in _loaders(dls) for o in _item_orders(dl)]
 
     def restore(self):
         if self.loaders: self.dls.loaders[:] = self.loaders
@@ -168,6 +183,7 @@ class DataLoaderState:
             else:
                 setattr(owner, attr, random.Random())
                 getattr(owner, attr).setstate(state)
+        for order in self.orders: _put_order(*order)
 
 # %% ../nbs/03_snapshot.ipynb #03snapshot-022
 def reseed(dls, seed:int):
