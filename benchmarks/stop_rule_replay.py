@@ -1,48 +1,150 @@
-"""Replay the stop rule on the range tests stored by suggestion_quality.py, offline: where would each sweep stop?
+"""Replay stop rules on the suggestion benchmark's range tests, offline: where does each sweep stop? (issue 15)
 
-Usage: python benchmarks/stop_rule_replay.py [--median-of K ...]
+    python benchmarks/stop_rule_replay.py            # the shipped rule against the previous one, design and held-out groups apart
+    python benchmarks/stop_rule_replay.py --apply    # rewrite the cached records the shipped rule changes (then re-run suggestion_cv.py --train)
+    python benchmarks/stop_rule_replay.py --choose   # how `persist` was chosen: synthetic spikes, and the design groups only
 
-Each stored record holds the raw losses of a sweep up to the point where it stopped. Feeding them, one by one, through a fresh
-`LRFinderRecord` with the record's own settings reproduces its stop exactly (checked below: every stored sweep stops where it did).
-A candidate rule that must also see the median of the last K raw losses above the divergence threshold (so that a short spike
-cannot end a sweep) stops each sweep at the same point, or later; a sweep it does not stop within the stored losses would have run
-on, by an amount only a re-run can measure. This is the check issue 15 asks of a new stop rule before it ships.
+`suggestion_quality.py --full-sweeps` stored, for every configuration and seed, the range tests of the benchmark run to the end
+(`stop_div=False`: `sweeps.record`, and the three runs of `sweeps.record3`). A stop rule only reads the points before it stops, and the
+training up to a point does not depend on the rule, so feeding a full sweep point by point through a fresh `LRFinderRecord` gives
+exactly the record a range test with that rule would have made (the previous rule, replayed this way, reproduces every stored record
+bit for bit: checked in `tests/test_benchmark_claims.py`).
+
+A sweep the shipped rule stops later than the previous one is either a real divergence (after the previous stop the raw losses stayed
+above its divergence bar: the median of the next 7 is above it, or a loss is not finite), where the lag is what the new rule costs; or
+a spike the loss came back from, where sweeping on is the point of the rule.
 """
-import argparse, json
+import argparse, json, sys
 from pathlib import Path
 import numpy as np
+sys.path.insert(0, str(Path(__file__).parent))
 from lrfinder_cb.core import LRFinderRecord
+from suggestion_quality import CACHE, HELD_OUT_GROUPS, BY_NAME
 
-RUNS = Path(__file__).parent/'results'/'suggestion_runs'
-
-
-def stop_point(record:dict, median_of:int=0):
-    "Points before the replayed sweep stops (`None` if it would not stop within the stored losses), and why"
-    settings = {k: v for k, v in record['settings'].items() if k in LRFinderRecord.settings_names}
-    rec = LRFinderRecord(**settings)
-    for group_lrs, loss in zip(record['group_lrs'], record['losses']):
-        reason = rec.add(group_lrs, loss)
-        if reason == 'diverged' and median_of:
-            threshold = rec.best_loss + (rec.div_factor-1)*max(rec.start_level - rec.best_loss, rec.noise)
-            if np.median(rec.losses[-median_of:]) <= threshold: rec.stop_reason, reason = None, None # a candidate rule: not yet
-        if reason: return rec.n_steps, reason
-    return None, 'not stopped within the stored losses'
+RUNS = CACHE
 
 
-def main(candidates):
+class PreviousRule(LRFinderRecord):
+    "The stop rule before issue 15: the smoothed loss alone, above its best by `div_factor-1` times the curve's scale"
+    def diverged(self, smoothed:float) -> bool:
+        if self.start_level is None: return False
+        return smoothed - self.best_loss > (self.div_factor-1)*max(self.start_level - self.best_loss, self.noise)
+
+    def bar(self) -> float: return self.best_loss + (self.div_factor-1)*max(self.start_level - self.best_loss, self.noise)
+
+
+def replay(settings:dict, sweep:dict, cls=LRFinderRecord, persist:int|None=None) -> LRFinderRecord:
+    "The record a range test with `cls`'s stop rule makes of the full sweep `sweep` (its raw losses and learning rates)"
+    rec = cls(**{k: v for k, v in settings.items() if k in LRFinderRecord.settings_names})
+    if persist: rec.persist = persist
+    for group_lrs, loss in zip(sweep['group_lrs'], sweep['losses']):
+        if rec.add(group_lrs, loss): break
+    return rec
+
+
+def stop_point(record:dict, cls=LRFinderRecord):
+    "Points before a fresh record fed the stored losses of `record` stops (`None` if it does not stop within them), and why"
+    rec = replay(record['settings'], record, cls)
+    return (rec.n_steps, rec.stop_reason) if rec.stop_reason else (None, 'not stopped within the stored losses')
+
+
+def median_record(settings:dict, sweeps:list, cls=LRFinderRecord) -> LRFinderRecord:
+    "The median record of `lr_find(n_runs=...)` from its runs' full sweeps"
+    return LRFinderRecord.median_of([replay(settings, s, cls) for s in sweeps])
+
+
+def compare(settings:dict, sweep:dict, persist:int|None=None):
+    "(previous stop, shipped stop, 'real divergence' or 'recovered' when they differ)"
+    old,new = replay(settings, sweep, PreviousRule),replay(settings, sweep, persist=persist)
+    if new.n_steps == old.n_steps: return old.n_steps, new.n_steps, None
+    after = np.array(sweep['losses'][old.n_steps:old.n_steps + 7])
+    recovered = len(after) > 0 and np.isfinite(after).all() and np.median(after) <= old.bar()
+    return old.n_steps, new.n_steps, 'recovered' if recovered else 'real divergence'
+
+
+def group_of(entry) -> str: return 'held-out' if BY_NAME[entry['config']['name']]['group'] in HELD_OUT_GROUPS else 'design'
+
+
+def summary(files, persist:int|None=None, groups=('design', 'held-out')) -> dict:
+    "Per group: sweeps, earlier, the same, later (lags of real divergences, count of recoveries)"
+    out = {}
+    for f in files:
+        entry = json.loads(f.read_text())
+        if group_of(entry) not in groups: continue
+        o = out.setdefault(group_of(entry), dict(sweeps=0, earlier=0, same=0, lags=[], recovered=0))
+        for sweep in entry['sweeps']['record'] + entry['sweeps']['record3']:
+            old, new, kind = compare(entry['record']['settings'], sweep, persist)
+            o['sweeps'] += 1
+            if new < old: o['earlier'] += 1
+            elif kind is None: o['same'] += 1
+            elif kind == 'recovered': o['recovered'] += 1
+            else: o['lags'].append(new - old)
+    return out
+
+
+def apply(files) -> int:
+    "Rewrite `record` and `record3` of every cached run whose records the shipped rule changes; return how many files changed"
+    changed = 0
+    for f in files:
+        entry = json.loads(f.read_text())
+        settings = entry['record']['settings']
+        new = replay(settings, entry['sweeps']['record'][0]).as_dict()
+        new3 = median_record(settings, entry['sweeps']['record3']).as_dict()
+        same = lambda a, b: all(a[k] == b[k] for k in ('losses', 'smoothed_losses', 'stop_reason'))
+        if same(new, entry['record']) and same(new3, entry['record3']): continue
+        entry['record'],entry['record3'] = new,new3
+        f.write_text(json.dumps(entry)); changed += 1
+    return changed
+
+
+def synthetic_false_stops(persist:int|None, trials:int=300, height:float=4., cls=LRFinderRecord, split:bool=False) -> tuple:
+    """Spikes of 1, 2 and 3 points, `height` times the loss, early on `trials` synthetic curves (noise, offsets, scales): sweeps stopped
+    before the spike-free one, of all; with `split`, (stopped, spikes) before the fall and during it (once 5% of it is done)"""
+    from lrfinder_cb.suggest import synthetic_curve
+    rng,counts = np.random.default_rng(0),np.zeros((2, 2), int)
+    for trial in range(trials):
+        steep,noise = 10**rng.uniform(-4, -1.5),rng.choice([0.01, 0.05, 0.15])
+        offset,scale = rng.choice([0, -3, 10]),rng.choice([1, 0.01, 100])
+        lrs, base = synthetic_curve(100, noise=noise, seed=trial, steepest=steep)
+        smooth = synthetic_curve(100, steepest=steep)[1]
+        sweep = lambda losses: dict(losses=list((losses + offset)*scale), group_lrs=[[lr] for lr in lrs])
+        settings = dict(num_it=100)
+        clean = replay(settings, sweep(base), PreviousRule).n_steps
+        for length in (1, 2, 3):
+            spiked,at = base.copy(),rng.integers(8, 30)
+            spiked[at:at + length] = base[at:at + length]*height
+            during = smooth[0] - smooth[at] > 0.05*(smooth[0] - smooth.min())
+            counts[int(during)] += (replay(settings, sweep(spiked), cls, persist=persist).n_steps < clean - 2, 1)
+    return tuple(counts.ravel()) if split else (int(counts[:, 0].sum()), int(counts[:, 1].sum()))
+
+
+def choose(files):
+    "The table `persist` was chosen from: synthetic spikes, and the design groups (no held-out run is read)"
+    print("| persist | synthetic: early 1-3 point spikes that still stop the sweep | design: real divergences stopped later | their lag, points: "
+          "median / 90% / max | spikes swept on |\n|---:|---:|---:|---|---:|")
+    bad, n = synthetic_false_stops(None, cls=PreviousRule)
+    print(f"| previous rule | {bad} of {n} | | | |")
+    for k in (5, 7, 9):
+        bad, n = synthetic_false_stops(k)
+        o = summary(files, k, groups=('design',))['design']
+        lags = np.array(o['lags'] or [0])
+        print(f"| {k} | {bad} of {n} | {len(o['lags'])} of {o['sweeps']} | {np.median(lags):g} / {np.percentile(lags, 90):g} / {lags.max()} | {o['recovered']} |")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('--apply', action='store_true', help="rewrite the cached records the shipped rule changes")
+    p.add_argument('--choose', action='store_true', help="the table persist was chosen from (synthetic curves, design groups)")
+    args = p.parse_args(argv)
     files = sorted(RUNS.glob('*.json'))
-    for k in [0, *candidates]:
-        same = later = 0
-        for f in files:
-            record = json.loads(f.read_text())['record']
-            n, _ = stop_point(record, k)
-            if n == len(record['losses']): same += 1
-            else: later += 1
-        label = 'as shipped' if k == 0 else f'median of last {k} raw losses also above the threshold'
-        print(f"{label}: {same} of {len(files)} sweeps stop where they did, {later} later (not within the stored losses)")
+    if args.choose: return choose(files)
+    print("| groups | sweeps | stop earlier | stop where they did | real divergences stopped later | their lag, points: median / 90% / max "
+          "| spikes the loss came back from, swept on |\n|---|---:|---:|---:|---:|---|---:|")
+    for group, o in sorted(summary(files).items()):
+        lags = np.array(o['lags'] or [0])
+        print(f"| {group} | {o['sweeps']} | {o['earlier']} | {o['same']} | {len(o['lags'])} | {np.median(lags):g} / {np.percentile(lags, 90):g} / "
+              f"{lags.max()} | {o['recovered']} |")
+    if args.apply: print(f"rewrote the records of {apply(files)} of {len(files)} cached runs")
 
 
-if __name__ == '__main__':
-    parser = argparse.ArgumentParser()
-    parser.add_argument('--median-of', type=int, nargs='*', default=[5, 7, 9])
-    main(parser.parse_args().median_of)
+if __name__ == '__main__': main()

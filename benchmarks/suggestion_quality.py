@@ -281,6 +281,33 @@ def range_test(cfg, seed, n_runs=1):
     return learn.recorder.lr_find_record.as_dict()
 
 
+def full_sweeps(cfg, seed) -> dict:
+    "The range tests of `range_test`, run to the end (`stop_div=False`): raw losses every stop rule can be replayed on, offline"
+    import lrfinder_cb # noqa: F401  (our lr_find)
+    from fastai.torch_core import set_seed
+    res = {}
+    for key, n_runs in (('record', 1), ('record3', 3)):
+        learn = build(cfg, seed)
+        set_seed(seed)
+        with learn.no_bar(), learn.no_logging(): learn.lr_find(show_plot=False, suggest_funcs=None, n_runs=n_runs, stop_div=False)
+        rec = learn.recorder.lr_find_record
+        res[key] = [dict(losses=r.losses, group_lrs=[list(g) for g in r.group_lrs], stop_reason=r.stop_reason) for r in (rec.runs or [rec])]
+    return res
+
+
+def run_full(job):
+    "Add the full sweeps to one cache file (see `full_sweeps`)"
+    name, seed, _, cache = job
+    torch.set_num_threads(1)
+    path = Path(cache)/f"{name}__{seed}.json"
+    entry = json.loads(path.read_text())
+    start = time.time()
+    if 'sweeps' not in entry:
+        entry['sweeps'] = full_sweeps(BY_NAME[name], seed)
+        path.write_text(json.dumps(entry))
+    return name, seed, time.time() - start
+
+
 def run_one(job):
     "One configuration and seed, resumed from (and saved to) its cache file"
     name, seed, grid, cache = job
@@ -308,6 +335,7 @@ def main(argv=None):
     p.add_argument('--quick', action='store_true', help="4 configurations, 1 seed, 7 grid points: minutes")
     p.add_argument('--only', nargs='*', help="configuration names")
     p.add_argument('--cache', default=str(CACHE))
+    p.add_argument('--full-sweeps', action='store_true', help="add each cached run's range tests without the stop rule (issue 15: replay stop rules offline)")
     args = p.parse_args(argv)
     chosen = [c['name'] for c in CONFIGS if args.set == 'all' or (c['group'] in HELD_OUT_GROUPS) == (args.set == 'heldout')]
     names = args.only or (QUICK if args.quick else chosen)
@@ -318,13 +346,13 @@ def main(argv=None):
     cache.mkdir(parents=True, exist_ok=True)
     grid = QUICK_GRID if args.quick else GRID
     jobs = [(n, s, grid, str(cache)) for s in range(1 if args.quick else args.seeds) for n in names]
-    start = time.time()
+    start,work = time.time(),run_full if args.full_sweeps else run_one
     if args.jobs > 1:
         import multiprocessing as mp
         with mp.get_context('spawn').Pool(args.jobs) as pool:
-            for name, seed, took in pool.imap_unordered(run_one, jobs): print(f"{name} seed {seed}: {took:.0f} s", flush=True)
+            for name, seed, took in pool.imap_unordered(work, jobs): print(f"{name} seed {seed}: {took:.0f} s", flush=True)
     else:
-        for job in jobs: print("{} seed {}: {:.0f} s".format(*run_one(job)), flush=True)
+        for job in jobs: print("{} seed {}: {:.0f} s".format(*work(job)), flush=True)
     print(f"done in {time.time() - start:.0f} s; cache {cache}")
 
 

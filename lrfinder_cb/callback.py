@@ -19,7 +19,8 @@ from .suggest import suggest, default_suggest_funcs, check_suggest_funcs
 from .distributed import world_size, rank, mean_across_ranks
 
 # %% auto #0
-__all__ = ['muted_callbacks', 'probe_muted', 'check_sweep', 'publish', 'leave_optimizer', 'put_back', 'probe_loss', 'LRFinder']
+__all__ = ['muted_callbacks', 'probe_muted', 'check_sweep', 'publish', 'was_trained', 'leave_optimizer', 'put_back', 'probe_loss',
+           'LRFinder']
 
 # %% ../nbs/04_callback.ipynb #04callback-005
 def _as_lrs(value, name:str) -> np.ndarray:
@@ -63,6 +64,12 @@ def publish(learn, record:LRFinderRecord, suggestions):
     if recorder is None: return
     recorder.lrs,recorder.losses = list(record.lrs),list(record.smoothed_losses)
     recorder.lr_find_record,recorder.suggested_lrs = record,suggestions
+
+def was_trained(learn) -> bool:
+    "Has `learn` been trained before: has its optimizer taken steps (it keeps their state), or does its recorder hold epochs?"
+    opt = getattr(learn, 'opt', None)
+    if opt is not None and any(k not in ('do_wd', 'force_train') for s in opt.state.values() for k in s): return True
+    return bool(getattr(getattr(learn, 'recorder', None), 'values', None))
 
 def leave_optimizer(learn):
     "Give a learner that has no optimizer a fresh one, created as `fit` would create it (fastai's finder leaves one too)"
@@ -171,6 +178,7 @@ class LRFinder(Callback):
         if learn is not None and self.saved is None: self._start(learn)
 
     def _start(self, learn):
+        self.trained_before = was_trained(learn) # before anything changes: the verdict on a flat curve depends on it
         self.saved = Snapshot(learn, self.snapshot_mode)
         self.muted = [(cb, cb.run) for cb in learn.cbs if isinstance(cb, tuple(muted_callbacks)) and cb is not self]
         for cb,_ in self.muted: cb.run = False
@@ -188,6 +196,7 @@ class LRFinder(Callback):
         self.world = world_size()
         self.record = LRFinderRecord(self.start_lr, self.end_lr, self.num_it, self.stop_div, self.div_factor, self.beta, self.schedule,
                                      world_size=self.world, steps_per_lr=self.steps_per_lr)
+        self.record.trained_before = self.trained_before
         self.window,self.step_skipped,self.stepped,self.at_lr = [],False,False,[]
         self.probe_batches = self._fixed_valid_batches() if self.valid_every else []
         self._set_step(0)

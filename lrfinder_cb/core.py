@@ -8,7 +8,7 @@ import functools, importlib.util, math, os, sys, warnings
 import numpy as np
 
 # %% auto #0
-__all__ = ['LRFinderWarning', 'warn', 'ema_step', 'smooth_losses', 'lr_multiplier', 'as_array', 'zero_lag_smooth',
+__all__ = ['LRFinderWarning', 'warn', 'ema_step', 'smooth_losses', 'lr_multiplier', 'as_array', 'zero_lag_smooth', 'noise_level',
            'LRFinderRecord', 'SuggestedLRs']
 
 # %% ../nbs/00_core.ipynb #00core-006
@@ -104,6 +104,11 @@ def zero_lag_smooth(lrs:np.ndarray|list, losses:np.ndarray|list, sigma:float=1/3
     return res.copy()
 
 # %% ../nbs/00_core.ipynb #00core-018
+def noise_level(losses) -> float:
+    "Robust standard deviation of the step-to-step noise of `losses` (from the median absolute difference of neighbours)"
+    steps = np.abs(np.diff(as_array(losses)))
+    return float(np.median(steps)/(0.6745*math.sqrt(2))) if len(steps) else 0.
+
 class LRFinderRecord:
     "What one range test saw: the learning rates of each optimizer step, its raw and smoothed loss, and why it stopped"
     settings_names = ('start_lr', 'end_lr', 'num_it', 'stop_div', 'div_factor', 'beta', 'schedule', 'world_size', 'batch_size', 'n_acc',
@@ -127,9 +132,12 @@ class LRFinderRecord:
         self.lrs,self.group_lrs,self.losses,self.smoothed_losses,self.spreads = [],[],[],[],[]
         self.valid_lrs,self.valid_losses = [],[] # the validation probe's points, if any
         self.stop_reason,self.best_loss,self._avg = None,math.inf,0.
-        self.grace,self.start_level,self.noise = max(5, self.n_points//10),None,0.
+        self.grace,self.start_level,self.noise,self.settled_best = max(5, self.n_points//10),None,0.,math.inf
+        self.risen = 0 # points in a row at which the rise has held (see `diverged`)
+        self.persist = max(7, self.n_points//15) # points a rise must last: the median of this many raw losses must have risen too
         self.runs,self.band = [],None # set on the median of repeated runs
         self.n_optimizer_steps = 0 # counted by `LRFinder`: `steps_per_lr` per point
+        self.trained_before = None # set by `LRFinder`: had the learner been trained before the range test?
 
     @property
     def settings(self) -> dict:
@@ -162,14 +170,27 @@ class LRFinderRecord:
         if not math.isfinite(loss): return self.stop('non_finite')
         self.best_loss = min(self.best_loss, smoothed)
         if self.n_steps == self.grace: self.start_level,self.noise = smoothed,float(np.std(self.losses))
+        if self.n_steps >= self.grace: self.settled_best = min(self.settled_best, smoothed) # the best once the average has settled
         if self.stop_div and self.diverged(smoothed): return self.stop('diverged')
         if self.n_steps >= self.n_points: return self.stop('num_it')
 
     def diverged(self, smoothed:float) -> bool:
-        "Has `smoothed` risen above the best loss by more than `div_factor-1` times the curve's scale (after the grace period)?"
+        "Has the loss risen above its best by more than `div_factor-1` times the curve's scale (after the grace period), for real?"
         if self.start_level is None: return False
-        scale = max(self.start_level - self.best_loss, self.noise)
-        return smoothed - self.best_loss > (self.div_factor-1)*scale
+        rounding = 1e-9*max(abs(self.best_loss), abs(self.start_level)) # an average of equal losses wobbles in its last digits
+        scale = max(self.start_level - self.best_loss, self.noise, rounding)
+        if smoothed - self.best_loss <= (self.div_factor-1)*scale: self.risen = 0; return False
+        before = self.losses[-1000:-self.persist]
+        noise = noise_level(before if len(before) >= 5 else self.losses) # the raw losses' noise, before the points judged if it can (a blow-up's steps are not noise)
+        if self.start_level - self.settled_best > 3*noise: return True # the curve has clearly fallen: a rise of 3 times its fall is a divergence
+        # It has not fallen yet, so its scale is only the noise, and a few wild batches lift the smoothed loss past the bar: a spike, not
+        # a divergence. The rise must persist: the median of the last `persist` raw losses has to clear the same bar (with the raw noise
+        # in the scale, plus 3 standard deviations of that median), from the best of the average once settled (its first values are
+        # averages of a few points, as noisy as the raw losses), at two points in a row.
+        recent = float(np.median(self.losses[-self.persist:]))
+        held = recent - self.settled_best > (self.div_factor-1)*max(scale, noise) + 3*1.2533*noise/math.sqrt(self.persist)
+        self.risen = self.risen + 1 if held else 0
+        return self.risen >= 2
 
     def stop(self, reason:str) -> str:
         "Note why the run ended (the first reason wins)"
@@ -196,7 +217,7 @@ class LRFinderRecord:
         res.band = ([float(np.percentile(v, 10)) for v in smoothed], [float(np.percentile(v, 90)) for v in smoothed])
         reasons = [r.stop_reason for r in records]
         res.stop_reason,res.runs = max(set(reasons), key=reasons.count),list(records)
-        res.n_optimizer_steps = longest.n_optimizer_steps
+        res.n_optimizer_steps,res.trained_before = longest.n_optimizer_steps,longest.trained_before
         probed = [r for r in records if r.valid_losses] # the probe runs at the same steps in every run: median point by point
         if probed:
             deepest = max(probed, key=lambda r: len(r.valid_losses))

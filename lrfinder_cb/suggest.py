@@ -8,14 +8,14 @@ import bisect, math
 from functools import partial
 import numpy as np
 import torch
-from .core import LRFinderRecord, SuggestedLRs, zero_lag_smooth, smooth_losses, as_array
+from .core import LRFinderRecord, SuggestedLRs, zero_lag_smooth, smooth_losses, as_array, noise_level
 from .core import warn as warn_user
 
 # %% auto #0
 __all__ = ['region_names', 'our_rules', 'default_suggest_funcs', 'known_rules', 'loss_at', 'synthetic_curve', 'minimum', 'steep',
            'valley', 'slide', 'edge', 'between', 'find_regions', 'safe_range', 'SuggestionMethod', 'prepare_curve',
-           'rule_name', 'noise_level', 'smoothing_width', 'relative_fall', 'Rules', 'check_suggest_funcs',
-           'lag_free_band', 'never_fell', 'rises_early', 'suggest']
+           'rule_name', 'smoothing_width', 'relative_fall', 'Rules', 'check_suggest_funcs', 'lag_free_band',
+           'never_fell', 'rises_early', 'run_noise', 'flat_cause', 'suggest']
 
 # %% ../nbs/01_suggest.ipynb #01suggest-006
 def loss_at(lr:float, lrs, losses) -> float:
@@ -185,23 +185,18 @@ def _record_notes(record:LRFinderRecord):
     return notes
 
 # %% ../nbs/01_suggest.ipynb #01suggest-037
-def noise_level(losses) -> float:
-    "Robust standard deviation of the step-to-step noise of `losses` (from the median absolute difference of neighbours)"
-    steps = np.abs(np.diff(as_array(losses)))
-    return float(np.median(steps)/(0.6745*math.sqrt(2))) if len(steps) else 0.
-
 def smoothing_width(lrs, sigma:float=1/3) -> float:
     "How many points the lag-free average effectively spans in the middle of the sweep: `(sum w)**2/sum w**2` of its weights"
     x = np.log10(as_array(lrs))
     w = np.exp(-0.5*((x - x[len(x)//2])/sigma)**2)
     return float(w.sum()**2/(w**2).sum())
 
-def relative_fall(lrs, losses) -> float:
-    "How far the lag-free smoothed loss falls from its start to its bottom, in units of the smoothed curve's noise"
+def relative_fall(lrs, losses, raw_noise:float|None=None) -> float:
+    "How far the lag-free smoothed loss falls from its start to its bottom, in units of the smoothed curve's noise (from `raw_noise`, default: that of `losses`)"
     lrs,losses = as_array(lrs),as_array(losses)
     if len(lrs) < 2: return 0.
     _,top,low = _fall(zero_lag_smooth(lrs, losses))
-    noise = noise_level(losses)/math.sqrt(smoothing_width(lrs))
+    noise = (noise_level(losses) if raw_noise is None else raw_noise)/math.sqrt(smoothing_width(lrs))
     noise = max(noise, 1e-12*float(np.abs(losses).max()), 1e-300) # a noiseless curve: rounding is its noise
     return (top - low)/noise
 
@@ -250,6 +245,22 @@ def rises_early(lrs, losses, min_fall:float=4.) -> bool:
     noise = max(raw_noise/math.sqrt(smoothing_width(lrs)), 1e-12*float(np.abs(losses).max()), 1e-300)
     return bool((smooth[len(smooth)//2] - smooth[0])/noise >= min_fall)
 
+def run_noise(record:LRFinderRecord, skip_start:int|None=None, skip_end:int=5) -> float|None:
+    "The step-to-step noise of one run, for the median record of repeated runs (the median of the runs'); `None` for a single run"
+    if not record.runs: return None
+    noises = [noise_level(prepare_curve(r.lrs, r.losses, r.n_points, skip_start, skip_end)[1]) for r in record.runs]
+    return float(np.median(noises))
+
+def flat_cause(record:LRFinderRecord, losses) -> str:
+    "What a flat curve most likely means, and what to do: the model was trained before the range test, or one batch's loss is too noisy"
+    if getattr(record, 'trained_before', False):
+        return ("the model was trained before this range test, and a trained model's curve is flat: keep the learning rate it was trained "
+                "with, or lower it (after unfreeze(), use discriminative learning rates below it)")
+    noise = noise_level(losses)
+    return (f"the model had not been trained in this session, so a valley is probably hidden in the noise of single batches "
+            f"({noise:.2g} per step): average more steps per learning rate (steps_per_lr=4 with num_it=400), use a larger batch, "
+            "or see how far runs differ with n_runs=3; if its weights are trained already (learn.load, a fine-tuned model), a flat curve is expected")
+
 def suggest(record:LRFinderRecord, suggest_funcs:tuple|list|None=default_suggest_funcs, skip_start:int|None=None, skip_end:int=5,
             warn:bool=True, min_fall:float=4.) -> SuggestedLRs:
     "Run `suggest_funcs` on the prepared curve of `record`; never `None`, never a crash on a short curve"
@@ -257,7 +268,7 @@ def suggest(record:LRFinderRecord, suggest_funcs:tuple|list|None=default_suggest
     lrs,losses,notes = prepare_curve(record.lrs, record.smoothed_losses, record.n_points, skip_start, skip_end)
     raw_lrs,raw_losses,_ = prepare_curve(record.lrs, record.losses, record.n_points, skip_start, skip_end)
     notes = _record_notes(record) + notes
-    fall = relative_fall(raw_lrs, raw_losses)
+    fall = relative_fall(raw_lrs, raw_losses, run_noise(record, skip_start, skip_end))
     curve_ok = len(raw_lrs) >= 2
     fell = curve_ok and not never_fell(raw_lrs, raw_losses)
     clear = fell and fall >= min_fall
@@ -271,8 +282,10 @@ def suggest(record:LRFinderRecord, suggest_funcs:tuple|list|None=default_suggest
         notes.append(f"no clear valley: the loss never fell, it rose from the start of the curve ({raw_lrs[0]:.2e}) on: start_lr may be too "
                      "high (try one 100 times lower), or the model cannot learn from this data as it is (inputs unscaled, too many layers frozen)")
     elif no_clear_valley and curve_ok:
-        notes.append(f"no clear valley: the loss fell by only {fall:.1f} times the noise of its smoothed curve (less than {min_fall:g}); "
-                     "the model may already be trained" + (f", or end_lr ({record.end_lr}) may be too small" if record.stop_reason == 'num_it' else ""))
+        whose = "one run's" if record.runs else 'its'
+        notes.append(f"no clear valley: the loss fell by only {fall:.1f} times the noise of {whose} smoothed curve "
+                     f"(less than {min_fall:g}); " + flat_cause(record, raw_losses)
+                     + (f"; or end_lr ({record.end_lr}) may be too small" if record.stop_reason == 'num_it' else ""))
     full_lrs,full_losses = _finite_prefix(as_array(record.lrs), as_array(record.smoothed_losses))
     if funcs and len(lrs) == 0:
         notes.append("no finite loss was recorded: returning the first learning rate of the sweep")

@@ -51,7 +51,8 @@ def test_the_held_out_figures_of_the_readme(runs):
         scores = cv.per_config(held, [f(r) for r in held], real=True)
         assert max(scores, key=scores.get) == 'tabular_sgd'
     tabular = [r for r in held if r.config == 'tabular_sgd']
-    for f in [*cv.FIXED.values(), *cv.SHIPPED.values()]: assert all(f(r) < r.best_lr for r in tabular)
+    for name, f in [*cv.FIXED.items(), *cv.SHIPPED.items()]: # every rule undershoots in every seed, but fastai's slide in one
+        assert sum(f(r) >= r.best_lr for r in tabular) == (name == 'fastai slide'), name
 
 
 def test_quick_mode_runs_and_resumes_from_its_cache(tmp_path):
@@ -95,3 +96,25 @@ def test_the_stop_rule_is_the_one_the_benchmark_ran():
         record = json.loads(f.read_text())['record']
         n, reason = replay.stop_point(record)
         assert (n, reason) == (len(record['losses']), record['stop_reason']), f.name
+    assert replay.apply(files) == 0, "every stored record is what the shipped rule makes of its full sweep"
+
+
+def test_the_stop_rule_replay_of_the_benchmarks_readme():
+    """The figures of benchmarks/README.md: on the full sweeps of every run, the shipped rule stops no sweep earlier than the previous
+    one, and real divergences at most a few points later"""
+    import json
+    import stop_rule_replay as replay
+    files = sorted(replay.RUNS.glob('*.json'))
+    entry = json.loads(files[0].read_text())
+    assert len(entry['sweeps']['record']) == 1 and len(entry['sweeps']['record3']) == 3
+    out = replay.summary(files)
+    rows = {g: (o['sweeps'], o['earlier'], o['same'], len(o['lags']), max(o['lags']), o['recovered']) for g, o in out.items()}
+    assert rows == {'design': (680, 0, 604, 68, 12, 8), 'held-out': (200, 0, 145, 55, 3, 0)}
+
+
+def test_the_window_of_the_stop_rule_was_chosen_on_synthetic_spikes():
+    "The synthetic column of the `--choose` table: the previous rule stops on early spikes, a median of 7 rarely does"
+    import stop_rule_replay as replay
+    assert replay.synthetic_false_stops(None, cls=replay.PreviousRule) == (804, 900)
+    assert [replay.synthetic_false_stops(k)[0] for k in (5, 7, 9)] == [285, 14, 13]
+    assert replay.synthetic_false_stops(7, split=True) == (2, 861, 12, 39) # before the fall, during it
