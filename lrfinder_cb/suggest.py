@@ -13,9 +13,9 @@ from .core import warn as warn_user
 
 # %% auto #0
 __all__ = ['region_names', 'our_rules', 'default_suggest_funcs', 'known_rules', 'loss_at', 'synthetic_curve', 'minimum', 'steep',
-           'valley', 'slide', 'edge', 'between', 'find_regions', 'safe_range', 'SuggestionMethod', 'prepare_curve',
-           'rule_name', 'smoothing_width', 'relative_fall', 'Rules', 'check_suggest_funcs', 'lag_free_band',
-           'never_fell', 'rises_early', 'run_noise', 'flat_cause', 'suggest']
+           'valley', 'slide', 'edge', 'between', 'falls_from_start', 'find_regions', 'safe_range', 'SuggestionMethod',
+           'prepare_curve', 'rule_name', 'smoothing_width', 'relative_fall', 'Rules', 'check_suggest_funcs',
+           'lag_free_band', 'never_fell', 'rises_early', 'run_noise', 'flat_cause', 'suggest']
 
 # %% ../nbs/01_suggest.ipynb #01suggest-006
 def loss_at(lr:float, lrs, losses) -> float:
@@ -122,19 +122,30 @@ between.curve = 'raw+ema' # `suggest` gives this rule the raw losses, and fastai
 # %% ../nbs/01_suggest.ipynb #01suggest-026c
 region_names = ('flat', 'falling', 'rising')
 
+def falls_from_start(lrs, first:int, sigma:float=1/3) -> bool:
+    "Is the start of the fall (index `first`) within the smoothing's width of the curve's first point, so that the fall began before the sweep?"
+    return bool(np.log10(lrs[first]/lrs[0]) <= sigma)
+
 def find_regions(lrs:np.ndarray|list, smooth:np.ndarray|list) -> dict:
     "Learning-rate spans `(lo, hi)` of the flat start, the fall and the rise of a lag-free smoothed curve (those it has: none is zero-width)"
     lrs,smooth = as_array(lrs),as_array(smooth)
     first,bottom = _fall_done(smooth, 0.1),int(np.argmin(smooth))
+    if falls_from_start(lrs, first): first = 0 # a curve falling from its first point has no flat start (not a sliver of one)
     bounds = [lrs[0], lrs[first], lrs[bottom], lrs[-1]]
     spans = {name: (float(bounds[i]), float(bounds[i+1])) for i,name in enumerate(region_names)}
     return {name: span for name,span in spans.items() if span[1] > span[0]} # a region the curve does not have is left out
 
-def safe_range(lrs:np.ndarray|list, smooth:np.ndarray|list, suggestion:float|None=None) -> tuple:
-    "From the start of the fall to `edge`'s suggestion, or to `suggestion` if that is higher: the learning rates we call safe to train at"
+def safe_range(lrs:np.ndarray|list, smooth:np.ndarray|list, suggestion:float|None=None, lr_mult:float=100.) -> tuple:
+    """From the start of the fall to `edge`'s suggestion, or to `suggestion` if that is higher: the learning rates we call safe to train at.
+    When the curve falls from its first point, where the fall starts is not known, and that point is no start: the low end is then
+    `hi/lr_mult` (fastai's `fine_tune` spread), or the first point if that is higher"""
     lrs,smooth = as_array(lrs),as_array(smooth)
     hi = _edge_of(lrs, smooth)
-    return float(lrs[_fall_done(smooth, 0.1)]), hi if suggestion is None else max(hi, float(suggestion))
+    hi = hi if suggestion is None else max(hi, float(suggestion))
+    first = _fall_done(smooth, 0.1)
+    lo = float(lrs[first])
+    if falls_from_start(lrs, first): lo = min(max(lo, hi/lr_mult), hi)
+    return lo, hi
 
 # %% ../nbs/01_suggest.ipynb #01suggest-027
 class SuggestionMethod:

@@ -153,3 +153,26 @@ def test_nan_from_the_first_step_has_no_valley():
     res = _quiet_suggest(record_from([1e-7, 1e-6], [float('nan'), 1.], stop_reason='non_finite'))
     assert res.no_clear_valley and res.range is None
     assert any('no finite loss' in n for n in res.notes) and not any('already be trained' in n for n in res.notes)
+
+
+@pytest.mark.parametrize('steepest', [1.5e-6, 2e-6])
+def test_a_curve_falling_from_its_first_point_has_no_flat_sliver_and_its_slice_does_not_start_there(steepest):
+    "The fall began before the sweep: no sliver of a flat region, and `slice()` does not start at the curve's first learning rate"
+    from lrfinder_cb.core import LRFinderRecord
+    lrs, losses = synthetic_curve(100, noise=0.01, steepest=steepest)
+    rec = LRFinderRecord(num_it=100, stop_div=False)
+    for lr, loss in zip(lrs, losses): rec.add([lr], loss)
+    res = suggest(rec, warn=False)
+    assert not res.no_clear_valley and 'flat' not in res.regions and all(b > a for a, b in res.regions.values())
+    first, (lo, hi) = res.curves['lag_free'][0][0], res.range
+    assert res.slice() == slice(lo, hi) and lo > first and lo >= hi/100
+
+
+def test_a_range_whose_fall_starts_at_the_first_point_starts_at_hi_over_100():
+    "Where the fall starts is unknown: the low end is the 10% point or fastai's fine_tune spread (hi/100), whichever is higher, never the first point"
+    from lrfinder_cb.suggest import safe_range, _fall_done
+    lrs = np.logspace(-6, 0, 60)
+    falling = 2 - 1.5/(1 + np.exp(-3*(np.log10(lrs) + 6.2))) + 0.5*np.exp(3*(np.log10(lrs) + 1)).clip(0, 5) # falling at its first point
+    lo, hi = safe_range(lrs, falling)
+    assert lo == pytest.approx(max(lrs[_fall_done(falling, 0.1)], hi/100)) and lo > lrs[0]
+    assert safe_range(lrs, falling, lr_mult=2)[0] == pytest.approx(hi/2) # a narrower spread sets the low end
