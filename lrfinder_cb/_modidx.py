@@ -244,4 +244,8 @@ d = { 'settings': { 'branch': 'main',
                                      'lrfinder_cb.suggest.steep': ('suggest.html#steep', 'lrfinder_cb/suggest.py'),
                                      'lrfinder_cb.suggest.suggest': ('suggest.html#suggest', 'lrfinder_cb/suggest.py'),
                                      'lrfinder_cb.suggest.synthetic_curve': ('suggest.html#synthetic_curve', 'lrfinder_cb/suggest.py'),
-                                     'lrfinder_cb.suggest.valley': ('suggest.html#valley', 'lrfinder_cb/suggest.py')}}}
+                                     'lrfinder_cb.suggest.valley': ('suggest.html#valley', 'lrfinder_cb/suggest.py')},
+            'lrfinder_cb.train': { 'lrfinder_cb.train._check_lr_find_kwargs': ('train.html#_check_lr_find_kwargs', 'lrfinder_cb/train.py'),
+                                   'lrfinder_cb.train._fine_tune': ('train.html#_fine_tune', 'lrfinder_cb/train.py'),
+                                   'lrfinder_cb.train._found_lr': ('train.html#_found_lr', 'lrfinder_cb/train.py'),
+                                   'lrfinder_cb.train._with_find': ('train.html#_with_find', 'lrfinder_cb/train.py')}}}

@@ -1,0 +1,106 @@
+"""Find, then train (issue 18, the one-call forms): `fit_one_cycle(n, lr_max='find')` and its siblings train exactly as `lr_find()`
+followed by the same call with the suggestion; `fine_tune(n, base_lr='find')` as the explicit two range tests and two phases; bad input
+is a clear error that leaves the learner unchanged."""
+import warnings
+import numpy as np
+import pytest
+import torch
+from fastai.callback.core import Callback
+from fastai.torch_core import params
+from lrfinder_cb.all import LRFinderWarning
+from helpers import demo_learner, regression_learner, weights, assert_same_weights, quiet
+
+
+class PeakLR(Callback):
+    "The highest learning rate of the last parameter group seen in training, read from the optimizer's hyper-parameters"
+    order = 99
+    def before_fit(self): self.peak = 0.
+    def after_batch(self):
+        if self.training and not hasattr(self.learn, 'lr_finder'): self.peak = max(self.peak, self.opt.hypers[-1]['lr'])
+
+
+def run(learn, method, *args, **kwargs):
+    with quiet(learn), warnings.catch_warnings():
+        warnings.simplefilter('ignore', LRFinderWarning)
+        return getattr(learn, method)(*args, **kwargs)
+
+
+CALLS = dict(fit_one_cycle=('lr_max', {}), fit_flat_cos=('lr', {}), fit=('lr', {}), fit_sgdr=('lr_max', {}))
+
+
+@pytest.mark.parametrize('method', CALLS)
+def test_find_then_train_is_lr_find_then_the_same_call(method, tmp_path):
+    arg, extra = CALLS[method]
+    args = (1, 1) if method == 'fit_sgdr' else (2,)
+    one = demo_learner(0, path=tmp_path)
+    peak = PeakLR()
+    one.add_cb(peak)
+    run(one, method, *args, **{arg: 'find'})
+    res = one.lr_find_result
+    assert not res.no_clear_valley
+    assert peak.peak == pytest.approx(res.between, rel=1e-6), "trained at the suggestion"
+    two = demo_learner(0, path=tmp_path)
+    found = run(two, 'lr_find', show_plot=False)
+    run(two, method, *args, **{arg: found.between})
+    assert found.between == res.between
+    assert_same_weights(weights(one), weights(two))
+
+
+def test_the_learning_rate_is_said_once_and_lr_find_kwargs_reach_the_range_test(tmp_path):
+    learn = demo_learner(0, path=tmp_path)
+    lines = []
+    learn.logger = lines.append
+    with learn.no_bar(), warnings.catch_warnings():
+        warnings.simplefilter('ignore', LRFinderWarning)
+        learn.fit_one_cycle(1, lr_max='find', lr_find_kwargs=dict(num_it=60, end_lr=1.))
+    said = [l for l in lines if isinstance(l, str) and l.startswith('lr_find:')]
+    assert said == [f"lr_find: fit_one_cycle trains at lr_max={learn.lr_find_result.between:.3g} (between)"]
+    rec = learn.lr_find_result.record
+    assert rec.num_it == 60 and rec.end_lr == 1.
+
+
+def two_groups(path, seed=0):
+    "The demo MLP with a body and a head, as a pretrained fastai learner has, so that freeze() freezes something"
+    learn = demo_learner(seed, path=path)
+    learn.splitter = lambda m: [params(m[0]), params(m[2])]
+    return learn
+
+
+def test_fine_tune_find_is_two_range_tests_and_two_phases(tmp_path):
+    one = two_groups(tmp_path)
+    run(one, 'fine_tune', 1, base_lr='find', freeze_epochs=1)
+    frozen, unfrozen = one.lr_find_results
+    two = two_groups(tmp_path)
+    with quiet(two), warnings.catch_warnings():
+        warnings.simplefilter('ignore', LRFinderWarning)
+        two.freeze()
+        first = two.lr_find(show_plot=False)
+        two.fit_one_cycle(1, slice(first.between), pct_start=0.99)
+        two.unfreeze()
+        second = two.lr_find(show_plot=False)
+        two.fit_one_cycle(1, slice(second.between/100, second.between), pct_start=0.3, div=5.)
+    assert (first.between, second.between) == (frozen.between, unfrozen.between)
+    assert_same_weights(weights(one), weights(two))
+
+
+def test_no_clear_valley_trains_as_fastai_would_and_says_so(tmp_path):
+    learn = regression_learner(tmp_path, seed=0)
+    with quiet(learn): learn.fit_one_cycle(10, 1e-2)
+    lines = []
+    learn.logger = lines.append
+    with learn.no_bar(), warnings.catch_warnings():
+        warnings.simplefilter('ignore', LRFinderWarning)
+        learn.fit_flat_cos(1, lr='find')
+    assert learn.lr_find_result.no_clear_valley
+    assert any(isinstance(l, str) and l.startswith('lr_find: no clear valley') and "lr=None, as without 'find'" in l for l in lines)
+
+
+def test_bad_input_is_a_clear_error_and_changes_nothing(tmp_path):
+    learn = demo_learner(0, path=tmp_path)
+    before = weights(learn)
+    with pytest.raises(ValueError, match=r"lr_max='fnd': pass a number, a slice, None, or 'find'"): learn.fit_one_cycle(1, lr_max='fnd')
+    with pytest.raises(ValueError, match="lr_find_kwargs are for the range test"): learn.fit(1, 1e-3, lr_find_kwargs={})
+    with pytest.raises(ValueError, match="lr_find_kwargs must be a dict"): learn.fit(1, 'find', lr_find_kwargs=[1])
+    learn.dls.train.n = 0 # no training data: the range test says so, before anything moves
+    with pytest.raises(ValueError), quiet(learn): learn.fit_one_cycle(1, lr_max='find')
+    assert_same_weights(before, weights(learn))
