@@ -248,4 +248,6 @@ d = { 'settings': { 'branch': 'main',
             'lrfinder_cb.train': { 'lrfinder_cb.train._check_lr_find_kwargs': ('train.html#_check_lr_find_kwargs', 'lrfinder_cb/train.py'),
                                    'lrfinder_cb.train._fine_tune': ('train.html#_fine_tune', 'lrfinder_cb/train.py'),
                                    'lrfinder_cb.train._found_lr': ('train.html#_found_lr', 'lrfinder_cb/train.py'),
-                                   'lrfinder_cb.train._with_find': ('train.html#_with_find', 'lrfinder_cb/train.py')}}}
+                                   'lrfinder_cb.train._is_find': ('train.html#_is_find', 'lrfinder_cb/train.py'),
+                                   'lrfinder_cb.train._with_find': ('train.html#_with_find', 'lrfinder_cb/train.py'),
+                                   'lrfinder_cb.train._with_lr_find_kwargs': ('train.html#_with_lr_find_kwargs', 'lrfinder_cb/train.py')}}}

@@ -204,11 +204,11 @@ def _curves_json(res) -> dict:
     "The curves the suggestions read, by name: the lag-free one (with its band over repeated runs) and fastai's EMA"
     import numpy as np
     def plain(a): return [float(v) if np.isfinite(v) else None for v in a]
-    res_curves = {}
-    for name,(lrs, losses) in ((k, v) for k,v in res.curves.items() if k in ('lag_free', 'ema')):
-        res_curves[name] = dict(lrs=plain(lrs), losses=plain(losses))
-    if 'lag_free_band' in res.curves: res_curves['lag_free'].update(band_low=plain(res.curves['lag_free_band'][1]), band_high=plain(res.curves['lag_free_band'][2]))
-    return res_curves
+    curves = {name: dict(lrs=plain(res.curves[name][0]), losses=plain(res.curves[name][1])) for name in ('lag_free', 'ema') if name in res.curves}
+    if 'lag_free_band' in res.curves:
+        _,low,high = res.curves['lag_free_band']
+        curves['lag_free'].update(band_low=plain(low), band_high=plain(high))
+    return curves
 
 def _save_json(res, rec, path):
     data = dict(version=lrfinder_cb.__version__)

@@ -123,7 +123,7 @@ between.curve = 'raw+ema' # `suggest` gives this rule the raw losses, and fastai
 region_names = ('flat', 'falling', 'rising')
 
 def falls_from_start(lrs, first:int, sigma:float=1/3) -> bool:
-    "Is the start of the fall (index `first`) within the smoothing's width of the curve's first point, so that the fall began before the sweep?"
+    "Is point `first` within the smoothing's width (`sigma` decades) of the curve's first point? (For the start of the fall: it began before the sweep)"
     return bool(np.log10(lrs[first]/lrs[0]) <= sigma)
 
 def find_regions(lrs:np.ndarray|list, smooth:np.ndarray|list) -> dict:
@@ -244,8 +244,7 @@ def never_fell(lrs, losses, sigma:float=1/3) -> bool:
     "Does the lag-free smoothed loss have its lowest point at the curve's first learning rates (within `sigma` decades of the start)?"
     lrs = as_array(lrs)
     if len(lrs) < 2: return True
-    bottom = int(np.argmin(zero_lag_smooth(lrs, losses, sigma)))
-    return bool(np.log10(lrs[bottom]/lrs[0]) <= sigma)
+    return falls_from_start(lrs, int(np.argmin(zero_lag_smooth(lrs, losses, sigma))), sigma)
 
 def rises_early(lrs, losses, min_fall:float=4.) -> bool:
     "Is the lag-free loss, halfway through the curve, above where it started by `min_fall` times its noise (from second differences, blind to the trend)?"
@@ -264,7 +263,7 @@ def run_noise(record:LRFinderRecord, skip_start:int|None=None, skip_end:int=5) -
 
 def flat_cause(record:LRFinderRecord, losses) -> str:
     "What a flat curve most likely means, and what to do: the model was trained before the range test, or one batch's loss is too noisy"
-    if getattr(record, 'trained_before', False):
+    if record.trained_before:
         return ("the model was trained before this range test, and a trained model's curve is flat: keep the learning rate it was trained "
                 "with, or lower it (after unfreeze(), use discriminative learning rates below it)")
     noise = noise_level(losses)

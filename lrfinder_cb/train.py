@@ -4,12 +4,9 @@
 
 # %% ../nbs/11_train.ipynb #11train-001
 from __future__ import annotations
-import functools, inspect, numbers
-import numpy as np
+import functools, inspect
 import fastai.callback.schedule # fastai's fit_one_cycle, fit_flat_cos, fit_sgdr and fine_tune first: ours wrap them
-from fastcore.basics import patch
 from fastai.learner import Learner
-from .core import SuggestedLRs
 from .distributed import rank
 import lrfinder_cb.learner # our lr_find
 
@@ -27,10 +24,12 @@ def _found_lr(learn, arg:str, fallback, lr_find_kwargs:dict|None, what:str):
     if rank() == 0: learn.logger(f"lr_find: {said}")
     return lr
 
+def _is_find(value) -> bool: return isinstance(value, str) and value == 'find' # never `==` on an array of per-group rates
+
 def _check_lr_find_kwargs(arg:str, value, lr_find_kwargs):
     if isinstance(value, str) and value != 'find':
         raise ValueError(f"{arg}={value!r}: pass a number, a slice, None, or 'find' (a range test first, then training at what it found)")
-    if lr_find_kwargs is not None and value != 'find':
+    if lr_find_kwargs is not None and not _is_find(value):
         raise ValueError(f"lr_find_kwargs are for the range test of {arg}='find'; {arg} is {value!r}")
     if lr_find_kwargs is not None and not isinstance(lr_find_kwargs, dict):
         raise ValueError(f"lr_find_kwargs must be a dict of lr_find's keyword arguments, got {lr_find_kwargs!r}")
@@ -44,12 +43,15 @@ def _with_find(name:str, arg:str):
         bound = sig.bind(self, *args, **kwargs)
         value = bound.arguments.get(arg)
         _check_lr_find_kwargs(arg, value, lr_find_kwargs)
-        if value == 'find': bound.arguments[arg] = _found_lr(self, arg, sig.parameters[arg].default, lr_find_kwargs, name)
+        if _is_find(value): bound.arguments[arg] = _found_lr(self, arg, sig.parameters[arg].default, lr_find_kwargs, name)
         return orig(*bound.args, **bound.kwargs)
-    method.__signature__ = sig.replace(parameters=[*sig.parameters.values(),
-        inspect.Parameter('lr_find_kwargs', inspect.Parameter.KEYWORD_ONLY, default=None, annotation='dict|None')])
-    method.fastai_method = orig
+    method.__signature__,method.fastai_method = _with_lr_find_kwargs(sig),orig
     return method
+
+def _with_lr_find_kwargs(sig:inspect.Signature) -> inspect.Signature:
+    "`sig` with a keyword-only `lr_find_kwargs` in place of its `**kwargs`, if any (what the wrapped method shows in docs and help)"
+    params = [p for p in sig.parameters.values() if p.kind != inspect.Parameter.VAR_KEYWORD]
+    return sig.replace(parameters=params + [inspect.Parameter('lr_find_kwargs', inspect.Parameter.KEYWORD_ONLY, default=None, annotation='dict|None')])
 
 finding_methods = dict(fit='lr', fit_one_cycle='lr_max', fit_flat_cos='lr', fit_sgdr='lr_max') # method: its learning-rate argument
 for _name,_arg in finding_methods.items():
@@ -61,7 +63,7 @@ _fastai_fine_tune = getattr(Learner.fine_tune, 'fastai_method', Learner.fine_tun
 @functools.wraps(_fastai_fine_tune)
 def _fine_tune(self, epochs, base_lr=2e-3, freeze_epochs=1, lr_mult=100, pct_start=0.3, div=5.0, lr_find_kwargs:dict|None=None, **kwargs):
     _check_lr_find_kwargs('base_lr', base_lr, lr_find_kwargs)
-    if base_lr != 'find': return _fastai_fine_tune(self, epochs, base_lr, freeze_epochs, lr_mult, pct_start, div, **kwargs)
+    if not _is_find(base_lr): return _fastai_fine_tune(self, epochs, base_lr, freeze_epochs, lr_mult, pct_start, div, **kwargs)
     self.freeze()
     frozen = _found_lr(self, 'base_lr', 2e-3, lr_find_kwargs, 'fine_tune (frozen)')
     results = [self.lr_find_result]
@@ -71,8 +73,5 @@ def _fine_tune(self, epochs, base_lr=2e-3, freeze_epochs=1, lr_mult=100, pct_sta
     self.lr_find_results = results + [self.lr_find_result]
     self.fit_one_cycle(epochs, slice(unfrozen/lr_mult, unfrozen), pct_start=pct_start, div=div, **kwargs)
 
-_fine_tune.__signature__ = inspect.signature(_fastai_fine_tune).replace(parameters=[
-    *[p for p in inspect.signature(_fastai_fine_tune).parameters.values() if p.kind != inspect.Parameter.VAR_KEYWORD],
-    inspect.Parameter('lr_find_kwargs', inspect.Parameter.KEYWORD_ONLY, default=None, annotation='dict|None')])
-_fine_tune.fastai_method = _fastai_fine_tune
+_fine_tune.__signature__,_fine_tune.fastai_method = _with_lr_find_kwargs(inspect.signature(_fastai_fine_tune)),_fastai_fine_tune
 Learner.fine_tune = _fine_tune

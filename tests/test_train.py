@@ -25,12 +25,12 @@ def run(learn, method, *args, **kwargs):
         return getattr(learn, method)(*args, **kwargs)
 
 
-CALLS = dict(fit_one_cycle=('lr_max', {}), fit_flat_cos=('lr', {}), fit=('lr', {}), fit_sgdr=('lr_max', {}))
+CALLS = dict(fit_one_cycle='lr_max', fit_flat_cos='lr', fit='lr', fit_sgdr='lr_max') # each call and its learning-rate argument
 
 
 @pytest.mark.parametrize('method', CALLS)
 def test_find_then_train_is_lr_find_then_the_same_call(method, tmp_path):
-    arg, extra = CALLS[method]
+    arg = CALLS[method]
     args = (1, 1) if method == 'fit_sgdr' else (2,)
     one = demo_learner(0, path=tmp_path)
     peak = PeakLR()
@@ -104,3 +104,16 @@ def test_bad_input_is_a_clear_error_and_changes_nothing(tmp_path):
     learn.dls.train.n = 0 # no training data: the range test says so, before anything moves
     with pytest.raises(ValueError), quiet(learn): learn.fit_one_cycle(1, lr_max='find')
     assert_same_weights(before, weights(learn))
+
+
+def test_numbers_slices_and_per_group_arrays_go_to_fastai_untouched(tmp_path):
+    "Only the string 'find' is ours: a per-group array (compared with 'find' it would be ambiguous) trains as with fastai alone"
+    import fastai.callback.schedule
+    for lr in (np.array([1e-4, 1e-3]), slice(1e-4, 1e-3), 1e-3):
+        ours, theirs = two_groups(tmp_path), two_groups(tmp_path)
+        run(ours, 'fit_one_cycle', 1, lr_max=lr)
+        with quiet(theirs): type(theirs).fit_one_cycle.fastai_method(theirs, 1, lr_max=lr)
+        assert_same_weights(weights(ours), weights(theirs))
+    learn = two_groups(tmp_path)
+    run(learn, 'fine_tune', 1, base_lr=np.float64(1e-3))
+    assert not hasattr(learn, 'lr_find_result')

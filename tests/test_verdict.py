@@ -61,7 +61,6 @@ def test_the_median_of_runs_is_judged_against_one_runs_noise():
         for lr, loss in zip(lrs, 1 + 0.1*rng.standard_normal(100)): r.add([lr], loss)
         runs.append(r)
     median = LRFinderRecord.median_of(runs)
-    singles = [relative_fall(*prepare_curve(r.lrs, r.losses, 100)[:2]) for r in runs]
     l, raw, _ = prepare_curve(median.lrs, median.losses, 100)
     assert run_noise(median) == pytest.approx(np.median([np.median(np.abs(np.diff(prepare_curve(r.lrs, r.losses, 100)[1])))/(0.6745*np.sqrt(2)) for r in runs]))
     assert relative_fall(l, raw, run_noise(median)) < relative_fall(l, raw), "one run's noise is the larger yardstick"
