@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['LRFinderRecord', 'LRFinderWarning', 'SuggestedLRs', 'smooth_losses', 'zero_lag_smooth', 'minimum', 'steep', 'valley',
            'slide', 'edge', 'between', 'SuggestionMethod', 'suggest', 'prepare_curve', 'find_regions', 'safe_range',
-           'Snapshot', 'LRFinder', 'fastai_finder', 'plot_lr_find_bs']
+           'Snapshot', 'LRFinder', 'fastai_finder', 'plot_lr_find_bs', 'FindLR']
 
 # %% ../nbs/08_all.ipynb #08all-003
 from .core import LRFinderRecord, LRFinderWarning, SuggestedLRs, smooth_losses, zero_lag_smooth
@@ -15,7 +15,8 @@ from .snapshot import Snapshot
 from .callback import LRFinder
 from .learner import lr_find, fastai_finder
 from .experiments import lr_find_bs, plot_lr_find_bs
+from .train import FindLR
 
 # %% ../nbs/08_all.ipynb #08all-004
 _all_ = ['LRFinderRecord', 'LRFinderWarning', 'SuggestedLRs', 'smooth_losses', 'zero_lag_smooth', 'minimum', 'steep', 'valley', 'slide', 'edge', 'between',
-         'SuggestionMethod', 'suggest', 'prepare_curve', 'find_regions', 'safe_range', 'Snapshot', 'LRFinder', 'fastai_finder', 'plot_lr_find_bs']
+         'SuggestionMethod', 'suggest', 'prepare_curve', 'find_regions', 'safe_range', 'Snapshot', 'LRFinder', 'fastai_finder', 'plot_lr_find_bs', 'FindLR']

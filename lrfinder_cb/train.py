@@ -5,13 +5,18 @@
 # %% ../nbs/11_train.ipynb #11train-001
 from __future__ import annotations
 import functools, inspect
+import numpy as np
+from fastai.callback.core import Callback, TrainEvalCallback
+from fastai.callback.schedule import ParamScheduler
 import fastai.callback.schedule # fastai's fit_one_cycle, fit_flat_cos, fit_sgdr and fine_tune first: ours wrap them
 from fastai.learner import Learner
 from .distributed import rank
 import lrfinder_cb.learner # our lr_find
+from .learner import fastai_finder
+from .callback import LRFinder
 
 # %% auto #0
-__all__ = ['finding_methods']
+__all__ = ['finding_methods', 'unfrozen_rules', 'unfrozen_rule', 'find_when', 'FindLR']
 
 # %% ../nbs/11_train.ipynb #11train-005
 def _found_lr(learn, arg:str, fallback, lr_find_kwargs:dict|None, what:str):
@@ -60,6 +65,24 @@ for _name,_arg in finding_methods.items():
 # %% ../nbs/11_train.ipynb #11train-007
 _fastai_fine_tune = getattr(Learner.fine_tune, 'fastai_method', Learner.fine_tune)
 
+def _spread(learn, frozen, lr_mult, lr_find_kwargs) -> slice:
+    "A second range test on the unfrozen model; fastai's spread `slice(lr/lr_mult, lr)` around its suggestion (fallback: `frozen/2`)"
+    lr = _found_lr(learn, 'base_lr', frozen/2, lr_find_kwargs, 'fine_tune (unfrozen)')
+    return slice(lr/lr_mult, lr)
+
+def _range(learn, frozen, lr_mult, lr_find_kwargs) -> slice:
+    "A second range test on the unfrozen model; its safe range `res.slice()` (fallback: fastai's spread below `frozen/2`)"
+    _found_lr(learn, 'base_lr', frozen/2, lr_find_kwargs, 'fine_tune (unfrozen)')
+    res = learn.lr_find_result
+    return res.slice() if len(res) and not res.no_clear_valley and res.range is not None else slice(frozen/2/lr_mult, frozen/2)
+
+def _no_second_test(learn, frozen, lr_mult, lr_find_kwargs) -> slice:
+    "fastai's own second phase, from the frozen test alone: `slice(frozen/2/lr_mult, frozen/2)`"
+    return slice(frozen/2/lr_mult, frozen/2)
+
+unfrozen_rules = dict(spread=_spread, range=_range, frozen=_no_second_test) # candidates for the second phase (benchmarks/fine_tune.py)
+unfrozen_rule = 'spread'
+
 @functools.wraps(_fastai_fine_tune)
 def _fine_tune(self, epochs, base_lr=2e-3, freeze_epochs=1, lr_mult=100, pct_start=0.3, div=5.0, lr_find_kwargs:dict|None=None, **kwargs):
     _check_lr_find_kwargs('base_lr', base_lr, lr_find_kwargs)
@@ -69,9 +92,77 @@ def _fine_tune(self, epochs, base_lr=2e-3, freeze_epochs=1, lr_mult=100, pct_sta
     results = [self.lr_find_result]
     self.fit_one_cycle(freeze_epochs, slice(frozen), pct_start=0.99, **kwargs)
     self.unfreeze()
-    unfrozen = _found_lr(self, 'base_lr', frozen/2, lr_find_kwargs, 'fine_tune (unfrozen)')
-    self.lr_find_results = results + [self.lr_find_result]
-    self.fit_one_cycle(epochs, slice(unfrozen/lr_mult, unfrozen), pct_start=pct_start, div=div, **kwargs)
+    lrs = unfrozen_rules[unfrozen_rule](self, frozen, lr_mult, lr_find_kwargs)
+    self.lr_find_results = results + [self.lr_find_result] if self.lr_find_result is not results[0] else results
+    self.fit_one_cycle(epochs, lrs, pct_start=pct_start, div=div, **kwargs)
 
 _fine_tune.__signature__,_fine_tune.fastai_method = _with_lr_find_kwargs(inspect.signature(_fastai_fine_tune)),_fastai_fine_tune
 Learner.fine_tune = _fine_tune
+
+# %% ../nbs/11_train.ipynb #11train-007c
+find_when = ('every', 'first', 'unfreeze') # `FindLR(when=...)`: at which fits the range test runs
+
+def _check_find_kwargs(where:str, kwargs) -> dict:
+    "`kwargs` as a dict of `lr_find`'s keyword arguments, or an error naming `where` and the argument `lr_find` lacks"
+    if kwargs is None: return {}
+    if not isinstance(kwargs, dict): raise ValueError(f"{where}: lr_find_kwargs must be a dict of lr_find's keyword arguments, got {kwargs!r}")
+    known = [k for k in inspect.signature(Learner.lr_find).parameters if k not in ('self', 'kwargs')]
+    unknown = [k for k in kwargs if k not in known]
+    if unknown: raise ValueError(f"{where}: lr_find has no argument {', '.join(map(repr, unknown))}; it takes {', '.join(known)}")
+    return dict(kwargs)
+
+def _in_range_test(learn) -> bool: return any(isinstance(cb, (LRFinder, fastai_finder.LRFinder)) for cb in learn.cbs)
+
+def _n_trainable(learn) -> int: return sum(p.numel() for p in learn.model.parameters() if p.requires_grad)
+
+class _Scaled:
+    "A schedule times `factor`: the same shape, another peak"
+    def __init__(self, sched, factor:float): self.sched,self.factor = sched,factor
+    def __call__(self, pct): return self.sched(pct)*self.factor
+
+def _peak(sched) -> float:
+    "The highest value of `sched` on the last parameter group, over the whole fit"
+    return max(float(np.asarray(sched(float(p)), dtype=float).ravel()[-1]) for p in np.linspace(0, 1, 1001))
+
+class FindLR(Callback):
+    "At the start of the fits `when` names, run a range test and train the fit at its suggestion, scaling the fit's schedule to peak there"
+    order = TrainEvalCallback.order - 1 # first of all: the range test is a whole fit of its own, before this one's callbacks start
+    def __init__(self,
+        when:str='every',             # 'every' fit, the 'first' one, or each fit with more trainable parameters than the last ('unfreeze')
+        lr_find_kwargs:dict|None=None # Keyword arguments of the range test (`lr_find`)
+    ):
+        if when not in find_when: raise ValueError(f"FindLR(when={when!r}): when must be one of {', '.join(map(repr, find_when))}")
+        self.when,self.lr_find_kwargs = when,_check_find_kwargs('FindLR', lr_find_kwargs)
+        self.results,self._fits,self._trainable,self._scaled = [],0,None,[]
+
+    def _due(self, learn) -> bool:
+        trainable,last = _n_trainable(learn),self._trainable
+        self._fits,self._trainable = self._fits + 1,trainable
+        if self.when == 'every': return True
+        if self.when == 'first': return self._fits == 1
+        return last is not None and trainable > last
+
+    def before_fit(self):
+        learn = self.learn # `removed_cbs` below unsets `self.learn` for the range test
+        self._put_back()
+        if _in_range_test(learn) or not self._due(learn): return
+        scheds = [cb for cb in learn.cbs if isinstance(cb, ParamScheduler) and 'lr' in cb.scheds]
+        peak = _peak(scheds[0].scheds['lr']) if scheds else learn.opt.hypers[-1]['lr']
+        n_epoch = learn.n_epoch
+        with learn.removed_cbs(scheds + [self]): res = learn.lr_find(**{'show_plot': False, **self.lr_find_kwargs})
+        learn.n_epoch,learn.lr_find_result = n_epoch,res
+        self.results.append(res)
+        if not len(res) or res.no_clear_valley:
+            if rank() == 0: learn.logger(f"lr_find: no clear valley (see learn.lr_find_result.notes): this fit keeps its learning rate {peak:.3g}")
+            return
+        factor = float(res[0])/peak
+        for cb in scheds: self._scaled.append((cb, cb.scheds['lr'])); cb.scheds['lr'] = _Scaled(cb.scheds['lr'], factor)
+        if not scheds: learn.opt.set_hyper('lr', [h['lr']*factor for h in learn.opt.hypers])
+        if rank() == 0: learn.logger(f"lr_find: this fit trains at {float(res[0]):.3g} ({res._fields[0]}): its learning rates times {factor:.3g}")
+
+    def _put_back(self):
+        "The schedules as the fit's call built them"
+        for cb,sched in self._scaled: cb.scheds['lr'] = sched
+        self._scaled = []
+
+    def after_fit(self): self._put_back()

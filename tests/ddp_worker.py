@@ -3,7 +3,8 @@
     python ddp_worker.py SCENARIO FINDER OUT_JSON      (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT in the environment)
 
 SCENARIO: 'ddp' (model wrapped in DistributedDataParallel, each rank its own shard), 'blowup' (the same, rank 1's inputs
-scaled so that its loss explodes much earlier), 'distrib_ctx' (fastai's `learn.distrib_ctx()`). FINDER: 'ours' or 'fastai'."""
+scaled so that its loss explodes much earlier), 'distrib_ctx' (fastai's `learn.distrib_ctx()`), 'findlr' (the 'ddp' learner trained
+by `fit_one_cycle` with the `FindLR` callback). FINDER: 'ours' or 'fastai'."""
 import json, os, sys, warnings
 warnings.filterwarnings('ignore')
 import torch
@@ -47,26 +48,46 @@ else:
     dls = DataLoaders(DataLoader(data, bs=16, shuffle=True), DataLoader(data[:32], bs=16))
     learn = Learner(dls, DistributedDataParallel(model), loss_func=nn.MSELoss())
 
+
+def find_then_train(learn, result):
+    "fit_one_cycle from a peak of 1e-5 with FindLR: what it found, the peak the optimizer saw, the weights after"
+    from fastai.callback.core import Callback
+    from lrfinder_cb.all import FindLR
+    class PeakLR(Callback):
+        order = 99
+        def before_fit(self): self.peak = 0.
+        def after_batch(self):
+            if self.training: self.peak = max(self.peak, self.opt.hypers[-1]['lr'])
+    finder, peak = FindLR(lr_find_kwargs=dict(num_it=60, end_lr=10.)), PeakLR()
+    with learn.no_logging(), learn.no_bar(): learn.fit_one_cycle(2, 1e-5, cbs=[finder, peak])
+    result.update(found=[float(v) for v in finder.results[0]], peak=peak.peak,
+                  weights=[p.detach().double().sum().item() for p in learn.model.parameters()])
+
+
 before = {k: v.clone() for k, v in learn.model.state_dict().items()}
 result = dict(rank=rank)
 try:
-    kwargs = dict(num_it=60, end_lr=10., show_plot=False)
-    if scenario == 'experiments': kwargs.update(steps_per_lr=2, valid_every=3, valid_batches=2)
-    with learn.no_logging(), learn.no_bar():
-        if scenario == 'distrib_ctx':
-            with learn.distrib_ctx(sync_bn=False): res = learn.lr_find(**kwargs)
-        elif finder == 'fastai': res = FASTAI_LR_FIND(learn, **kwargs)
-        else: res = learn.lr_find(**kwargs)
-    result['suggestions'] = [float(v) for v in res]
-    result['losses'] = [float(l) for l in learn.recorder.losses]
-    result['lrs'] = [float(l) for l in learn.recorder.lrs]
-    rec = getattr(learn.recorder, 'lr_find_record', None)
-    if finder == 'ours' and rec is not None:
-        result.update(stop_reason=rec.stop_reason, world_size=rec.world_size, effective_batch_size=rec.effective_batch_size,
-                      valid_losses=rec.valid_losses, spreads=rec.spreads)
-    after = learn.model.state_dict()
-    result['restored'] = all(torch.equal(before[k], after[k]) for k in before)
-    dist.barrier()  # a rank that finished waits here for the others, as a training script would at its next collective
+    if scenario == 'findlr':
+        find_then_train(learn, result)
+        dist.barrier()
+    else:
+        kwargs = dict(num_it=60, end_lr=10., show_plot=False)
+        if scenario == 'experiments': kwargs.update(steps_per_lr=2, valid_every=3, valid_batches=2)
+        with learn.no_logging(), learn.no_bar():
+            if scenario == 'distrib_ctx':
+                with learn.distrib_ctx(sync_bn=False): res = learn.lr_find(**kwargs)
+            elif finder == 'fastai': res = FASTAI_LR_FIND(learn, **kwargs)
+            else: res = learn.lr_find(**kwargs)
+        result['suggestions'] = [float(v) for v in res]
+        result['losses'] = [float(l) for l in learn.recorder.losses]
+        result['lrs'] = [float(l) for l in learn.recorder.lrs]
+        rec = getattr(learn.recorder, 'lr_find_record', None)
+        if finder == 'ours' and rec is not None:
+            result.update(stop_reason=rec.stop_reason, world_size=rec.world_size, effective_batch_size=rec.effective_batch_size,
+                          valid_losses=rec.valid_losses, spreads=rec.spreads)
+        after = learn.model.state_dict()
+        result['restored'] = all(torch.equal(before[k], after[k]) for k in before)
+        dist.barrier()  # a rank that finished waits here for the others, as a training script would at its next collective
 except Exception as e:
     result['error'] = f"{type(e).__name__}: {e}"
 with open(out, 'w') as f: json.dump(result, f)

@@ -67,6 +67,16 @@ def test_held_learning_rates_and_validation_probe_agree_across_ranks(tmp_path):
     assert len(results[0]['losses']) <= 30
 
 
+def test_findlr_gives_every_rank_the_same_learning_rate(tmp_path):
+    "The callback under DDP: one range test, one suggestion on every rank, the same peak in training, the same weights after"
+    results = run_ranks('findlr', 'ours', tmp_path)
+    assert results is not None, "the fit with FindLR hung"
+    assert all('error' not in r for r in results), [r.get('error') for r in results]
+    first = results[0]
+    assert first['peak'] == first['found'][0] != 1e-5
+    for r in results[1:]: assert (r['found'], r['peak'], r['weights']) == (first['found'], first['peak'], first['weights'])
+
+
 def test_distrib_ctx(tmp_path):
     pytest.importorskip('accelerate')
     results = run_ranks('distrib_ctx', 'ours', tmp_path)

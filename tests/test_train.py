@@ -117,3 +117,115 @@ def test_numbers_slices_and_per_group_arrays_go_to_fastai_untouched(tmp_path):
     learn = two_groups(tmp_path)
     run(learn, 'fine_tune', 1, base_lr=np.float64(1e-3))
     assert not hasattr(learn, 'lr_find_result')
+
+
+# ---------- FindLR: the callback for pipelines whose training call cannot change ----------
+from fastai.callback.training import GradientAccumulation
+from fastai.callback.fp16 import MixedPrecision
+from lrfinder_cb.all import FindLR
+
+
+def assert_close_weights(a, b):
+    "The same training up to rounding: a schedule scaled by a factor is not bit for bit the schedule built at the product"
+    assert a.keys() == b.keys()
+    for k in a: torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6, msg=f"{k} differs")
+
+
+@pytest.mark.parametrize('method', CALLS)
+def test_findlr_trains_the_call_as_lr_find_then_the_call_with_the_suggestion(method, tmp_path):
+    arg = CALLS[method]
+    args = (1, 1) if method == 'fit_sgdr' else (2,)
+    one = demo_learner(0, path=tmp_path)
+    peak, finder = PeakLR(), FindLR()
+    one.add_cb(peak)
+    run(one, method, *args, **{arg: 1e-4}, cbs=finder) # the call's own peak, 1e-4, far from the suggestion
+    res, = finder.results
+    assert one.lr_find_result is res and not res.no_clear_valley
+    assert peak.peak == pytest.approx(res.between, rel=1e-9), "trained at the suggestion (read from the optimizer)"
+    two = demo_learner(0, path=tmp_path)
+    found = run(two, 'lr_find', show_plot=False)
+    run(two, method, *args, **{arg: found.between})
+    assert found.between == res.between
+    assert_close_weights(weights(one), weights(two))
+    assert not any(isinstance(cb, FindLR) for cb in one.cbs), "the fit's callbacks are gone with the fit"
+
+
+def test_findlr_on_the_learner_under_fine_tune_is_fine_tune_find(tmp_path):
+    one = two_groups(tmp_path)
+    finder = FindLR()
+    one.add_cb(finder)
+    run(one, 'fine_tune', 1, freeze_epochs=1) # the pipeline's call: fastai's default base_lr
+    two = two_groups(tmp_path)
+    run(two, 'fine_tune', 1, base_lr='find', freeze_epochs=1)
+    assert [r.between for r in finder.results] == [r.between for r in two.lr_find_results]
+    assert_close_weights(weights(one), weights(two))
+
+
+def test_findlr_when_first_and_when_unfreeze(tmp_path):
+    learn = two_groups(tmp_path)
+    first = FindLR(when='first')
+    learn.add_cb(first)
+    run(learn, 'fit_one_cycle', 1, 1e-3)
+    run(learn, 'fit_one_cycle', 1, 1e-3)
+    assert len(first.results) == 1
+    learn = two_groups(tmp_path)
+    after_unfreeze = FindLR(when='unfreeze')
+    learn.add_cb(after_unfreeze)
+    learn.freeze()
+    run(learn, 'fit_one_cycle', 1, 1e-3)
+    run(learn, 'fit_one_cycle', 1, 1e-3)
+    assert len(after_unfreeze.results) == 0, "no unfreeze yet"
+    learn.unfreeze()
+    peak = PeakLR()
+    run(learn, 'fit_one_cycle', 1, slice(1e-5, 1e-3), cbs=peak)
+    res, = after_unfreeze.results
+    assert peak.peak == pytest.approx(res.between, rel=1e-9)
+    assert learn.opt.hypers[0]['lr'] < learn.opt.hypers[-1]['lr'], "the slice's ratio between groups is kept"
+
+
+@pytest.mark.parametrize('extra', ['GradientAccumulation', 'MixedPrecision'])
+def test_findlr_with_gradient_accumulation_and_mixed_precision_is_the_explicit_calls(extra, tmp_path):
+    make = lambda: GradientAccumulation(n_acc=64) if extra == 'GradientAccumulation' else MixedPrecision()
+    one = regression_learner(tmp_path, bs=16)
+    finder = FindLR()
+    run(one, 'fit_one_cycle', 2, 1e-4, cbs=[make(), finder])
+    two = regression_learner(tmp_path, bs=16)
+    cb = make()
+    two.add_cb(cb)
+    found = run(two, 'lr_find', show_plot=False)
+    run(two, 'fit_one_cycle', 2, found.between)
+    if extra == 'GradientAccumulation': assert found.record.effective_batch_size == 64, "the range test stepped once in 4 batches"
+    assert finder.results[0].between == found.between
+    assert_close_weights(weights(one), weights(two))
+
+
+def test_findlr_leaves_a_range_test_alone_and_keeps_the_learning_rate_without_a_valley(tmp_path):
+    learn = demo_learner(0, path=tmp_path)
+    finder = FindLR()
+    learn.add_cb(finder)
+    run(learn, 'lr_find', show_plot=False)
+    assert finder.results == [], "a fit that is a range test is not given one"
+    learn = regression_learner(tmp_path, seed=0)
+    with quiet(learn): learn.fit_one_cycle(10, 1e-2)
+    lines, peak = [], PeakLR()
+    learn.logger = lines.append
+    with learn.no_bar(), warnings.catch_warnings():
+        warnings.simplefilter('ignore', LRFinderWarning)
+        learn.fit_flat_cos(1, lr=3e-4, cbs=[FindLR(), peak])
+    assert learn.lr_find_result.no_clear_valley
+    assert peak.peak == pytest.approx(3e-4)
+    assert any(isinstance(l, str) and l.startswith('lr_find: no clear valley') and 'keeps its learning rate 0.0003' in l for l in lines)
+
+
+def test_findlr_bad_input_is_a_clear_error_and_changes_nothing(tmp_path):
+    with pytest.raises(ValueError, match=r"FindLR\(when='sometimes'\): when must be one of 'every', 'first', 'unfreeze'"): FindLR(when='sometimes')
+    with pytest.raises(ValueError, match=r"FindLR: lr_find has no argument 'num_iter'; it takes start_lr, end_lr, num_it"):
+        FindLR(lr_find_kwargs=dict(num_iter=50))
+    with pytest.raises(ValueError, match="lr_find_kwargs must be a dict"): FindLR(lr_find_kwargs=50)
+    learn = demo_learner(0, path=tmp_path)
+    before = weights(learn)
+    learn.dls.train.n = 0 # no training data: the range test says so, before anything moves
+    with pytest.raises(ValueError, match="the training set of `learn.dls` has no batches"), quiet(learn):
+        learn.fit_one_cycle(1, 1e-3, cbs=FindLR())
+    assert_same_weights(before, weights(learn))
+    assert not any(isinstance(cb, FindLR) for cb in learn.cbs)
