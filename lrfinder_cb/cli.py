@@ -126,11 +126,14 @@ def _parser():
     p.add_argument('--vary', default='order', choices=('order', 'init'), help="with --runs: vary the data order only, or the initial weights too (default order)")
     p.add_argument('--bs', type=_batch_sizes, help="comma-separated batch sizes: one range test per batch size, e.g. 32,64,128")
     p.add_argument('--snapshot', default='auto', choices=('auto', 'memory', 'disk'), help="where the copy of the model lives during the test (default auto: disk only when memory is short)")
+    p.add_argument('--train', type=_whole(), default=None, metavar='EPOCHS',
+                   help="then train this many epochs of fit_one_cycle at the suggestion, as fit_one_cycle(EPOCHS, lr_max='find') would")
+    p.add_argument('--save-model', metavar='FILE', help="with --train: save the trained model and optimizer to this .pth file (fastai's save_model; learn.load reads it)")
     p.add_argument('--traceback', action='store_true', help="show the full traceback when the learner fails during the range test")
     p.add_argument('--version', action='version', version=f"%(prog)s {lrfinder_cb.__version__}")
     return p
 
-_numeric_options = ('--start-lr', '--end-lr', '--num-it', '--runs', '--seed', '--steps-per-lr', '--valid-every', '--valid-batches')
+_numeric_options = ('--start-lr', '--end-lr', '--num-it', '--runs', '--seed', '--steps-per-lr', '--valid-every', '--valid-batches', '--train')
 
 def _join_negative_numbers(argv:list) -> list:
     "`--start-lr -1e-5` as `--start-lr=-1e-5`: argparse would read a negative number in exponent form as an option"
@@ -159,7 +162,10 @@ def check_args(args) -> str|None:
     if args.end_lr <= args.start_lr: return f"--end-lr ({args.end_lr:g}) must be greater than --start-lr ({args.start_lr:g})"
     if args.steps_per_lr > args.num_it: return f"--steps-per-lr ({args.steps_per_lr}) must be at most --num-it ({args.num_it})"
     if args.vary == 'init' and args.runs < 2: return "--vary init compares runs from fresh initial weights: give --runs 2 or more"
-    return _check_output('--out', args.out, plot_formats) or _check_output('--json', args.json, ('json',))
+    if args.save_model and not args.train: return "--save-model saves the trained model: give --train EPOCHS too"
+    if args.train and args.bs: return "--train trains once, and --bs runs one range test per batch size: drop one of them"
+    return (_check_output('--out', args.out, plot_formats) or _check_output('--json', args.json, ('json',))
+            or _check_output('--save-model', args.save_model, ('pth', 'pt')))
 
 # %% ../nbs/07_cli.ipynb #07cli-012
 def _summary(res, rec) -> list:
@@ -258,6 +264,11 @@ def _run(learn, args):
             res = learn.lr_find_bs(args.bs, **kwargs) if args.bs else learn.lr_find(**kwargs)
     return res, [str(w.message) for w in caught if issubclass(w.category, LRFinderWarning)]
 
+def _one_line(e:BaseException) -> str:
+    "The first line of `e`'s message; with the line after it when fastai's callback wrapper ('Exception occured in ...:') comes first"
+    lines = [l.strip() for l in str(e).strip().splitlines() if l.strip()] or ['']
+    return f"{lines[0]} {lines[1]}" if lines[0].endswith(':') and len(lines) > 1 else lines[0]
+
 def main(argv:list|None=None) -> int:
     "The `lr-find` command: exit 0 with the suggestions, 3 when the curve shows no clear valley, 2 on a bad argument or target, 1 when the learner fails"
     parser = _parser()
@@ -275,7 +286,7 @@ def main(argv:list|None=None) -> int:
         if _ours(e): parser.exit(2, f"lr-find: error: {in_flags(str(e))}\n")
         record = getattr(getattr(learn, 'recorder', None), 'lr_find_record', None)
         step = f" at step {record.n_optimizer_steps + 1} of the range test" if record is not None else ""
-        first_line = (str(e).strip().splitlines() or [''])[0]
+        first_line = _one_line(e)
         parser.exit(1, f"lr-find: error: {args.target or 'the demo learner'} failed{step}: {type(e).__name__}: {first_line}\n"
                        f"(rerun with --traceback for the full traceback)\n")
     notes = {n for r in (res.values() if isinstance(res, dict) else [res]) for n in r.notes}
@@ -285,5 +296,43 @@ def main(argv:list|None=None) -> int:
     if unclear: # a script must not read the printed value as a learning rate
         print(f"lr-find: no suggestion: {in_flags(next((n for key in ('no finite', 'no clear valley') for n in unclear[0].notes if key in n), 'no clear valley'))}",
               file=sys.stderr)
-        return 3
-    return 0
+    if args.train:
+        try: trained = _train(learn, res, args)
+        except Exception as e:
+            if args.traceback: raise
+            epoch = getattr(learn, 'epoch', 0)
+            first_line = _one_line(e)
+            parser.exit(1, f"lr-find: error: {args.target or 'the demo learner'} failed in epoch {epoch + 1} of training: {type(e).__name__}: {first_line}\n"
+                           f"(rerun with --traceback for the full traceback)\n")
+        error = _save_training(learn, trained, args)
+        if error: parser.exit(2, f"lr-find: error: {error}\n")
+    return 3 if unclear else 0
+
+def _train(learn, res, args) -> dict:
+    "`fit_one_cycle(args.train)` at the first suggestion, or at fastai's default `lr_max` without a clear valley, as `lr_max='find'` trains; what it reached"
+    lr = None if res.no_clear_valley or not len(res) else float(res[0])
+    at = f"lr_max={learn.lr:.3g} (fastai's default: no clear valley)" if lr is None else f"lr_max={lr:.3g} ({res._fields[0]})"
+    print(f"lr-find: training {args.train} epoch{'s' if args.train > 1 else ''} of fit_one_cycle at {at}", flush=True)
+    tty = sys.stdout.isatty()
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        with (contextlib.nullcontext() if tty else learn.no_bar()), (contextlib.nullcontext() if tty else learn.no_logging()):
+            learn.fit_one_cycle(args.train, lr_max=lr)
+    names = [n for n in learn.recorder.metric_names[1:] if n != 'time']
+    values = {n: float(v) for n,v in zip(names, learn.recorder.values[-1])}
+    print(f"lr-find: trained: " + ", ".join(f"{n} {v:.4g}" for n,v in values.items()), flush=True)
+    return dict(method='fit_one_cycle', epochs=args.train, lr_max=learn.lr if lr is None else lr, from_suggestion=lr is not None, final=values)
+
+def _save_training(learn, trained:dict, args) -> str|None:
+    "Save the trained model (`--save-model`) and add the training to the JSON (`--json`); the error of a save that failed (or `None`)"
+    from fastai.learner import save_model
+    try:
+        if args.save_model:
+            save_model(args.save_model, learn.model, getattr(learn, 'opt', None))
+            print(f"the trained model saved to {args.save_model}")
+        if args.json:
+            data = json.loads(Path(args.json).read_text())
+            data['train'] = trained
+            Path(args.json).write_text(json.dumps(data, indent=1))
+    except (OSError, ValueError) as e: return f"could not save the training to {args.save_model if args.save_model else args.json}: {e}"
+

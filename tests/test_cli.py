@@ -65,6 +65,10 @@ def test_user_factory(tmp_path):
     (['--demo', '--json', 'lr.png'], '--json lr.png: cannot save as .png; use .json'),
     (['--demo', '--json', 'missing/r.json'], '--json missing/r.json: the folder missing does not exist'),
     (['train.py:number'], 'returned an int, not a fastai Learner'),
+    (['--demo', '--save-model', 'm.pth'], '--save-model saves the trained model: give --train EPOCHS too'),
+    (['--demo', '--train', '1', '--bs', '16,32'], '--train trains once, and --bs runs one range test per batch size: drop one of them'),
+    (['--demo', '--train', '1', '--save-model', 'm.txt'], '--save-model m.txt: cannot save as .txt; use .pth, .pt'),
+    (['--demo', '--train', '0'], "argument --train: must be a whole number, 1 or more (got '0')"),
 ])
 def test_bad_input_is_one_line_not_a_traceback(tmp_path, args, message):
     (tmp_path/'train.py').write_text("def broken(): return 1/0\ndef number(): return 3\n")
@@ -214,3 +218,52 @@ def test_cli_reports_the_probe_and_names_its_curves(tmp_path):
     lag_free = curves['lag_free']
     assert len(lag_free['lrs']) == len(lag_free['losses']) == len(lag_free['band_low']) == len(lag_free['band_high'])
     assert all(lo <= y <= hi for lo, y, hi in zip(lag_free['band_low'], lag_free['losses'], lag_free['band_high']) if lo is not None)
+
+
+@pytest.mark.skipif(LR_FIND is None, reason="the package is not installed (pip install -e .)")
+def test_train_flag_trains_as_fit_one_cycle_find_and_saves_the_model(tmp_path):
+    "`--train 2` is `fit_one_cycle(2, lr_max='find')`: the same learning rate, and the same weights up to the thread count's rounding"
+    import torch, warnings
+    from lrfinder_cb.cli import demo_learner
+    out = run(['--demo', '--train', '2', '--save-model', 'm.pth', '--json', 'r.json'], tmp_path)
+    assert out.returncode == 0, out.stderr
+    learn = demo_learner(0)
+    with learn.no_bar(), learn.no_logging(), warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        learn.fit_one_cycle(2, lr_max='find')
+    lr = learn.lr_find_result.between
+    assert f"lr-find: training 2 epochs of fit_one_cycle at lr_max={lr:.3g} (between)" in out.stdout
+    assert 'the trained model saved to m.pth' in out.stdout
+    train = json.loads((tmp_path/'r.json').read_text())['train']
+    assert (train['lr_max'], train['epochs'], train['from_suggestion']) == (lr, 2, True)
+    assert train['final']['valid_loss'] == pytest.approx(float(learn.recorder.values[-1][1]), rel=1e-4)
+    saved = torch.load(tmp_path/'m.pth', weights_only=False)
+    for k, v in learn.model.state_dict().items(): torch.testing.assert_close(saved['model'][k], v, rtol=1e-5, atol=1e-6)
+    assert 'opt' in saved, "the optimizer too, as learn.save writes it"
+
+
+@pytest.mark.skipif(LR_FIND is None, reason="the package is not installed (pip install -e .)")
+def test_train_flag_without_a_clear_valley_trains_at_fastais_default_and_exits_3(tmp_path):
+    out = run(['--demo', '--num-it', '3', '--train', '1', '--json', 'r.json'], tmp_path)
+    assert out.returncode == 3, out.stderr
+    assert "at lr_max=0.001 (fastai's default: no clear valley)" in out.stdout and out.stderr.startswith('lr-find: no suggestion: ')
+    train = json.loads((tmp_path/'r.json').read_text())['train']
+    assert (train['lr_max'], train['from_suggestion']) == (1e-3, False)
+
+
+@pytest.mark.skipif(LR_FIND is None, reason="the package is not installed (pip install -e .)")
+def test_a_learner_that_fails_in_training_is_one_line_with_a_hint(tmp_path):
+    (tmp_path/'train.py').write_text(textwrap.dedent('''
+        from fastai.callback.core import Callback
+        from lrfinder_cb.cli import demo_learner
+        class Boom(Callback):
+            def after_epoch(self):
+                if not hasattr(self.learn, 'lr_finder'): raise RuntimeError('boom after the first epoch')
+        def make_learner(): return demo_learner().add_cb(Boom())
+    '''))
+    out = run(['train.py:make_learner', '--train', '2'], tmp_path)
+    assert out.returncode == 1 and 'Traceback' not in out.stderr, out.stderr
+    first, hint = out.stderr.strip().splitlines()
+    assert first.startswith('lr-find: error: train.py:make_learner failed in epoch 1 of training: RuntimeError: ')
+    assert first.endswith('boom after the first epoch'), "fastai's wrapper line is not all it says"
+    assert hint == '(rerun with --traceback for the full traceback)'
