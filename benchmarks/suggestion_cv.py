@@ -214,6 +214,12 @@ def floor_row(runs):
             f"{statistics.median(all_regrets):.1f}% | {max(m for m, _ in regrets.values()):.0f}% |")
 
 
+def fastai_default(r):
+    "What fastai trains at without a range test: `learn.lr` (1e-3) for fit and fit_one_cycle, `base_lr=2e-3` for fine_tune"
+    return 2e-3 if r.recipe.startswith('ft') else 1e-3
+
+DEFAULT_ROW = "fastai's default learning rate, no range test (1e-3; `fine_tune` 2e-3)"
+
 SHIPPED = {'**between** (shipped default: `suggest(record, [between])`)': lambda r: suggest(r.record, [between], warn=False)[0]}
 
 
@@ -222,7 +228,7 @@ def report(runs, runs3=None):
     design = [r for r in runs if r.group not in HELD_OUT_GROUPS]
     held = [r for r in runs if r.group in HELD_OUT_GROUPS]
     out = [f"## Design groups, out of group ({len({r.config for r in design})} configurations in {len({r.group for r in design})} groups, "
-           f"{len(design)} runs)\n", HEADER, floor_row(design)]
+           f"{len(design)} runs)\n", HEADER, floor_row(design), row(DEFAULT_ROW, design, [fastai_default(r) for r in design])]
     for name, f in FIXED.items(): out.append(row(name, design, [f(r) for r in design]))
     frozen, folds, constants = {}, {}, {}
     for fam in FAMILIES:
@@ -238,7 +244,8 @@ def report(runs, runs3=None):
     for fam, chosen in folds.items():
         out.append(f"- {fam}: " + '; '.join(f"{g} {fmt(p)}" for g, p in chosen.items()) + f"; **all {fmt(constants[fam])}**")
     if held:
-        out += [f"\n## Held out ({len({r.config for r in held})} configurations, {len(held)} runs), run once with frozen rules\n", HEADER, floor_row(held)]
+        out += [f"\n## Held out ({len({r.config for r in held})} configurations, {len(held)} runs), run once with frozen rules\n", HEADER, floor_row(held),
+                row(DEFAULT_ROW, held, [fastai_default(r) for r in held])]
         for name, f in {**FIXED, **SHIPPED, **frozen}.items(): out.append(row(name, held, [f(r) for r in held]))
     return "\n".join(out)
 

@@ -268,7 +268,12 @@ def train(cfg, seed, lr):
         if r.startswith('oc'): learn.fit_one_cycle(int(r[2:]), lr)
         elif r.startswith('const'): learn.fit(int(r[5:]), lr)
         else: learn.fine_tune(int(r[2:]), base_lr=lr)
-    loss = float(learn.recorder.values[-1][0])
+    return final_valid_loss(learn)
+
+
+def final_valid_loss(learn):
+    "The validation loss of the last epoch (None when it is not finite); `Recorder.values` rows start with the training loss"
+    loss = float(learn.recorder.values[-1][learn.recorder.metric_names.index('valid_loss') - 1])
     return loss if math.isfinite(loss) else None
 
 
@@ -346,10 +351,15 @@ def main(argv=None):
     cache.mkdir(parents=True, exist_ok=True)
     grid = QUICK_GRID if args.quick else GRID
     jobs = [(n, s, grid, str(cache)) for s in range(1 if args.quick else args.seeds) for n in names]
-    start,work = time.time(),run_full if args.full_sweeps else run_one
-    if args.jobs > 1:
+    run_jobs(run_full if args.full_sweeps else run_one, jobs, args.jobs, cache)
+
+
+def run_jobs(work, jobs, n_jobs, cache):
+    "`work` on every job (`n_jobs` processes), a line per job as it ends"
+    start = time.time()
+    if n_jobs > 1:
         import multiprocessing as mp
-        with mp.get_context('spawn').Pool(args.jobs) as pool:
+        with mp.get_context('spawn').Pool(n_jobs) as pool:
             for name, seed, took in pool.imap_unordered(work, jobs): print(f"{name} seed {seed}: {took:.0f} s", flush=True)
     else:
         for job in jobs: print("{} seed {}: {:.0f} s".format(*work(job)), flush=True)

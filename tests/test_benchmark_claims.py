@@ -1,4 +1,5 @@
-"The suggestion benchmark's claims, re-derived from its cache: the default is the cross-validated winner (scored on real training), and the README's held-out figures hold"
+"""The benchmarks' claims, re-derived from their caches: what cross-validation chooses on the design groups (scored on real training,
+by the final validation loss), how the shipped default relates to it, the README's held-out figures, and the fine-tuning benchmark's rule"""
 import math, sys
 from pathlib import Path
 import pytest
@@ -6,7 +7,8 @@ sys.path.insert(0, str(Path(__file__).parents[1]/'benchmarks'))
 import suggestion_cv as cv
 from lrfinder_cb.suggest import between, suggest, default_suggest_funcs
 
-WINNER = 'EMA bottom^w lag-free bottom^(1-w) / k'
+CHOSEN = 'lag-free bottom / k' # what the protocol chooses on the design groups, scored by validation loss
+SHIPPED_FAMILY = 'EMA bottom^w lag-free bottom^(1-w) / k' # `between`: chosen when the benchmark scored the training loss (a bug)
 
 
 @pytest.fixture(scope='module')
@@ -20,19 +22,24 @@ def test_the_cache_is_complete(runs):
     assert not cv.NEEDED, "every suggestion the tables report was trained for real"
 
 
-def test_the_default_is_the_cross_validated_winner(runs):
+def test_the_cross_validated_choice_and_the_shipped_default(runs):
+    """The protocol, on the design groups scored by validation loss, chooses `lag-free bottom / k` (k = 10**0.25): out of group its worst case
+    ties fastai's `minimum` and its median wins; `between`'s family is behind. The default stays `between`, the family at the constants
+    it was chosen with when the benchmark scored the training loss (benchmarks/README.md says why)"""
     design = [r for r in runs if r.group not in cv.HELD_OUT_GROUPS]
     scores = {name: cv.per_config(design, [f(r) for r in design], real=True).values() for name, f in cv.FIXED.items()}
     constants = {}
     for fam in cv.FAMILIES:
         lrs, _, constants[fam] = cv.cross_validate(design, fam)
         scores[fam] = cv.per_config(design, lrs, real=True).values()
-    assert cv.choose(scores) == WINNER
-    assert constants[WINNER] == (0.5, pytest.approx(math.sqrt(10)))
+    assert cv.choose(scores) == CHOSEN
+    assert constants[CHOSEN] == (pytest.approx(10**0.25),)
+    worst = {k: round(max(v), 2) for k, v in scores.items()}
+    assert (worst[CHOSEN], worst['fastai minimum'], worst[SHIPPED_FAMILY]) == (0.26, 0.27, 0.31)
     assert default_suggest_funcs == (between,)
-    family = cv.FAMILIES[WINNER][0]
-    for r in runs: # the shipped rule is that family at those constants, run by run, held-out runs included
-        assert suggest(r.record, [between], warn=False)[0] == pytest.approx(family(r, *constants[WINNER]), rel=1e-6)
+    family = cv.FAMILIES[SHIPPED_FAMILY][0]
+    for r in runs: # the shipped rule is that family at (0.5, sqrt(10)), run by run, held-out runs included
+        assert suggest(r.record, [between], warn=False)[0] == pytest.approx(family(r, 0.5, math.sqrt(10)), rel=1e-6)
 
 
 def test_the_held_out_figures_of_the_readme(runs):
@@ -40,19 +47,42 @@ def test_the_held_out_figures_of_the_readme(runs):
     def figures(f):
         s = cv.stats(cv.per_config(held, [f(r) for r in held], real=True).values())
         return round(s['median'], 2), round(s['worst'], 2)
-    assert figures(lambda r: suggest(r.record, [between], warn=False)[0]) == (0.11, 0.35)
-    assert figures(cv.FIXED['fastai minimum']) == (0.17, 0.35)
-    assert figures(cv.FIXED['fastai valley']) == (0.43, 0.55)
-    assert figures(cv.FIXED['edge (as shipped: 0.9, x2)']) == (0.19, 0.37)
+    assert figures(lambda r: suggest(r.record, [between], warn=False)[0]) == (0.20, 0.35)
+    assert figures(cv.FIXED['fastai minimum']) == (0.24, 0.35)
+    assert figures(cv.FIXED['fastai valley']) == (0.45, 0.55)
+    assert figures(cv.FIXED['edge (as shipped: 0.9, x2)']) == (0.29, 0.43)
+    assert figures(cv.fastai_default) == (0.55, 0.61)
+    lag_free = cv.FAMILIES[CHOSEN][0]
+    assert figures(lambda r: lag_free(r, 10**0.25)) == (0.26, 0.45)
     floor = cv.stats(cv.noise_floor(held)[0].values())
-    assert (round(floor['median'], 2), round(floor['worst'], 2)) == (0.03, 0.12)
+    assert (round(floor['median'], 2), round(floor['worst'], 2)) == (0.06, 0.11)
     # the worst held-out configuration of `between` and `minimum` is tabular_sgd, where every rule undershoots in every seed
     for f in (lambda r: suggest(r.record, [between], warn=False)[0], cv.FIXED['fastai minimum']):
         scores = cv.per_config(held, [f(r) for r in held], real=True)
         assert max(scores, key=scores.get) == 'tabular_sgd'
     tabular = [r for r in held if r.config == 'tabular_sgd']
-    for name, f in [*cv.FIXED.items(), *cv.SHIPPED.items()]: # every rule undershoots in every seed, but fastai's slide in one
-        assert sum(f(r) >= r.best_lr for r in tabular) == (name == 'fastai slide'), name
+    for name, f in [*cv.FIXED.items(), *cv.SHIPPED.items()]:
+        assert not any(f(r) >= r.best_lr for r in tabular), name
+
+
+def test_the_fine_tuning_benchmark_chose_the_shipped_rule_and_its_held_out_figures():
+    "benchmarks/fine_tune.py: the second-phase rule chosen in every fold is the one `fine_tune(base_lr='find')` ships, and the README's figures"
+    import fine_tune as ft
+    import lrfinder_cb.train
+    runs = ft.load()
+    assert len(runs) == (len(ft.DESIGN) + len(ft.HELD_OUT))*5
+    design = [r for r in runs if r.group != 'heldout_ft']
+    held = [r for r in runs if r.group == 'heldout_ft']
+    chosen, _, everything = ft.cross_validated_rule(design)
+    assert set(chosen.values()) == {everything} == {lrfinder_cb.train.unfrozen_rule} == {'frozen'}
+    def figures(rs, method):
+        s = cv.stats(ft.per_config(rs, [r.methods[method] for r in rs]).values())
+        return round(s['median'], 2), round(s['worst'], 2)
+    assert [figures(design, f"find: {rule}") for rule in ft.RULES] == [(0.33, 0.47), (0.32, 0.44), (0.27, 0.36)]
+    assert {m: figures(held, m) for m in ft.METHODS} == {'fastai default': (0.57, 0.57), 'fastai valley': (0.47, 0.57),
+        'find: spread': (0.37, 0.37), 'find: range': (0.35, 0.37), 'find: frozen': (0.29, 0.33)}
+    floor = cv.stats(ft.noise_floor(held)[0].values())
+    assert (round(floor['median'], 2), round(floor['worst'], 2)) == (0.08, 0.11)
 
 
 def test_quick_mode_runs_and_resumes_from_its_cache(tmp_path):
@@ -79,7 +109,7 @@ def test_the_range_figures_of_the_benchmarks_readme(runs):
     for r, e in rows: # the default suggestion always lies inside the range
         if e['range'] is not None:
             assert e['range'][0] <= suggest(r.record, warn=False).between <= e['range'][1]*(1 + 1e-9)
-    for held, (covered, ranged, above) in ((False, (113, 167, 54)), (True, (13, 50, 37))):
+    for held, (covered, ranged, above) in ((False, (108, 167, 59)), (True, (12, 50, 38))):
         es = [e for r, e in rows if (r.group in cv.HELD_OUT_GROUPS) == held and e['range'] is not None]
         assert (sum(e['covered'] for e in es), len(es), sum(e['above'] for e in es)) == (covered, ranged, above)
     held = [rq.evaluate(r, to_edge=True) for r in runs if r.group in cv.HELD_OUT_GROUPS]

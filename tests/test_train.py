@@ -66,7 +66,24 @@ def two_groups(path, seed=0):
     return learn
 
 
-def test_fine_tune_find_is_two_range_tests_and_two_phases(tmp_path):
+def test_fine_tune_find_is_lr_find_then_fastais_fine_tune(tmp_path):
+    "The shipped second-phase rule ('frozen', chosen by benchmarks/fine_tune.py): one range test on the frozen model, then fastai's fine_tune"
+    import lrfinder_cb.train
+    assert lrfinder_cb.train.unfrozen_rule == 'frozen'
+    one = two_groups(tmp_path)
+    run(one, 'fine_tune', 1, base_lr='find', freeze_epochs=1)
+    frozen, = one.lr_find_results
+    two = two_groups(tmp_path)
+    two.freeze()
+    found = run(two, 'lr_find', show_plot=False)
+    with quiet(two): type(two).fine_tune.fastai_method(two, 1, base_lr=found.between, freeze_epochs=1)
+    assert found.between == frozen.between
+    assert_same_weights(weights(one), weights(two))
+
+
+def test_fine_tune_find_with_the_spread_rule_is_two_range_tests_and_two_phases(tmp_path, monkeypatch):
+    import lrfinder_cb.train
+    monkeypatch.setattr(lrfinder_cb.train, 'unfrozen_rule', 'spread')
     one = two_groups(tmp_path)
     run(one, 'fine_tune', 1, base_lr='find', freeze_epochs=1)
     frozen, unfrozen = one.lr_find_results
@@ -150,33 +167,38 @@ def test_findlr_trains_the_call_as_lr_find_then_the_call_with_the_suggestion(met
     assert not any(isinstance(cb, FindLR) for cb in one.cbs), "the fit's callbacks are gone with the fit"
 
 
-def test_findlr_on_the_learner_under_fine_tune_is_fine_tune_find(tmp_path):
+@pytest.mark.parametrize('when', ['first', 'every'])
+def test_findlr_on_the_learner_under_fine_tune_is_fine_tune_find(when, tmp_path, monkeypatch):
+    "FindLR() under fine_tune is fine_tune(base_lr='find'); FindLR(when='every') is its 'spread' rule, a second range test after unfreeze()"
+    import lrfinder_cb.train
     one = two_groups(tmp_path)
-    finder = FindLR()
+    finder = FindLR(when=when)
     one.add_cb(finder)
     run(one, 'fine_tune', 1, freeze_epochs=1) # the pipeline's call: fastai's default base_lr
+    if when == 'every': monkeypatch.setattr(lrfinder_cb.train, 'unfrozen_rule', 'spread')
     two = two_groups(tmp_path)
     run(two, 'fine_tune', 1, base_lr='find', freeze_epochs=1)
     assert [r.between for r in finder.results] == [r.between for r in two.lr_find_results]
     assert_close_weights(weights(one), weights(two))
 
 
-def test_findlr_when_first_and_when_unfreeze(tmp_path):
+def test_findlr_when_first_scales_later_fits_alike_and_when_unfreeze_waits(tmp_path):
     learn = two_groups(tmp_path)
-    first = FindLR(when='first')
-    learn.add_cb(first)
+    first, peak = FindLR(when='first'), PeakLR()
+    learn.add_cbs([first, peak])
     run(learn, 'fit_one_cycle', 1, 1e-3)
-    run(learn, 'fit_one_cycle', 1, 1e-3)
-    assert len(first.results) == 1
+    assert peak.peak == pytest.approx(first.results[0].between, rel=1e-9)
+    run(learn, 'fit_one_cycle', 1, 1e-4) # no range test: the same factor, so a tenth of the first fit's peak
+    assert len(first.results) == 1 and peak.peak == pytest.approx(first.results[0].between/10, rel=1e-9)
     learn = two_groups(tmp_path)
     after_unfreeze = FindLR(when='unfreeze')
     learn.add_cb(after_unfreeze)
     learn.freeze()
-    run(learn, 'fit_one_cycle', 1, 1e-3)
-    run(learn, 'fit_one_cycle', 1, 1e-3)
-    assert len(after_unfreeze.results) == 0, "no unfreeze yet"
-    learn.unfreeze()
     peak = PeakLR()
+    run(learn, 'fit_one_cycle', 1, 1e-3, cbs=peak)
+    run(learn, 'fit_one_cycle', 1, 1e-3)
+    assert len(after_unfreeze.results) == 0 and peak.peak == pytest.approx(1e-3), "no unfreeze yet: the fits as written"
+    learn.unfreeze()
     run(learn, 'fit_one_cycle', 1, slice(1e-5, 1e-3), cbs=peak)
     res, = after_unfreeze.results
     assert peak.peak == pytest.approx(res.between, rel=1e-9)
