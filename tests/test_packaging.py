@@ -40,8 +40,8 @@ def test_readme_shows_two_setup_commands_and_ci_runs_the_test_one():
     assert _sh_blocks(index_md)[:2] == [demo, tests]
 
 
-def test_readme_code_blocks_run_as_written(tmp_path, monkeypatch):
-    "Every ```python block of the README runs as written, in order, in one namespace (except those marked as not run)"
+def test_readme_code_blocks_run_as_written(tmp_path, monkeypatch, capsys):
+    "Every ```python block of the README runs as written, in order, in one namespace (except those marked as not run), and prints what its comments say"
     readme = (ROOT/'README.md').read_text()
     blocks = re.findall(r"(<!-- not run[^>]*-->\n)?```python\n(.*?)\n```", readme, flags=re.S)
     runnable = [code for marker, code in blocks if not marker]
@@ -50,6 +50,11 @@ def test_readme_code_blocks_run_as_written(tmp_path, monkeypatch):
     namespace = {'__name__': '__readme__'}
     for code in runnable: exec(compile(code, 'README.md', 'exec'), namespace)
     assert namespace['res'].record is not None
+    printed = capsys.readouterr().out
+    said = [m for code in runnable for m in re.findall(r'# prints "([^"]+)"', code)]
+    assert len(said) >= 2
+    for line in said: # '...' in a comment stands for any text
+        assert re.search('.*'.join(map(re.escape, line.split('...'))), printed), line
 
 
 def test_readme_pipeline_example_reaches_num_it(tmp_path):
