@@ -108,7 +108,7 @@ def _rule_list(text:str) -> list:
 def _parser():
     p = argparse.ArgumentParser(prog='lr-find', description="Run a learning-rate range test on a fastai Learner and print the suggested learning rates.",
                                 epilog="Exit status: 0 with suggestions; 3 when the curve shows no clear valley (no number to use, see the notes); "
-                                       "2 on a bad argument or target; 1 when the learner fails during the range test.")
+                                       "2 on a bad argument or target; 1 when the learner fails during the range test or the training (--train).")
     p.add_argument('target', nargs='?', help="path/to/file.py:make_learner or package.module:make_learner (a function returning a Learner)")
     p.add_argument('--demo', action='store_true', help="use the bundled demo: an MLP on scikit-learn's digits")
     p.add_argument('--out', help=f"save the plot to this file ({', '.join(plot_formats[:3])}, ...)")
