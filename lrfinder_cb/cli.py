@@ -129,7 +129,7 @@ def _parser():
     p.add_argument('--train', type=_whole(), default=None, metavar='EPOCHS',
                    help="then train this many epochs of fit_one_cycle at the suggestion, as fit_one_cycle(EPOCHS, lr_max='find') would")
     p.add_argument('--save-model', metavar='FILE', help="with --train: save the trained model and optimizer to this .pth file (fastai's save_model; learn.load reads it)")
-    p.add_argument('--traceback', action='store_true', help="show the full traceback when the learner fails during the range test")
+    p.add_argument('--traceback', action='store_true', help="show the full traceback when the learner fails during the range test or the training")
     p.add_argument('--version', action='version', version=f"%(prog)s {lrfinder_cb.__version__}")
     return p
 
@@ -269,6 +269,11 @@ def _one_line(e:BaseException) -> str:
     lines = [l.strip() for l in str(e).strip().splitlines() if l.strip()] or ['']
     return f"{lines[0]} {lines[1]}" if lines[0].endswith(':') and len(lines) > 1 else lines[0]
 
+def _failed(parser, args, e:BaseException, where:str):
+    "Exit 1 with one line: the learner, where it failed, the error; and the hint for the full traceback"
+    parser.exit(1, f"lr-find: error: {args.target or 'the demo learner'} failed{where}: {type(e).__name__}: {_one_line(e)}\n"
+                   f"(rerun with --traceback for the full traceback)\n")
+
 def main(argv:list|None=None) -> int:
     "The `lr-find` command: exit 0 with the suggestions, 3 when the curve shows no clear valley, 2 on a bad argument or target, 1 when the learner fails"
     parser = _parser()
@@ -285,10 +290,7 @@ def main(argv:list|None=None) -> int:
         if args.traceback: raise
         if _ours(e): parser.exit(2, f"lr-find: error: {in_flags(str(e))}\n")
         record = getattr(getattr(learn, 'recorder', None), 'lr_find_record', None)
-        step = f" at step {record.n_optimizer_steps + 1} of the range test" if record is not None else ""
-        first_line = _one_line(e)
-        parser.exit(1, f"lr-find: error: {args.target or 'the demo learner'} failed{step}: {type(e).__name__}: {first_line}\n"
-                       f"(rerun with --traceback for the full traceback)\n")
+        _failed(parser, args, e, f" at step {record.n_optimizer_steps + 1} of the range test" if record is not None else "")
     notes = {n for r in (res.values() if isinstance(res, dict) else [res]) for n in r.notes}
     error = _report(res, args.out, args.json, [m for m in dict.fromkeys(said) if not any(n in m for n in notes)])
     if error: parser.exit(2, f"lr-find: error: {error}\n")
@@ -300,10 +302,7 @@ def main(argv:list|None=None) -> int:
         try: trained = _train(learn, res, args)
         except Exception as e:
             if args.traceback: raise
-            epoch = getattr(learn, 'epoch', 0)
-            first_line = _one_line(e)
-            parser.exit(1, f"lr-find: error: {args.target or 'the demo learner'} failed in epoch {epoch + 1} of training: {type(e).__name__}: {first_line}\n"
-                           f"(rerun with --traceback for the full traceback)\n")
+            _failed(parser, args, e, f" in epoch {getattr(learn, 'epoch', 0) + 1} of training")
         error = _save_training(learn, trained, args)
         if error: parser.exit(2, f"lr-find: error: {error}\n")
     return 3 if unclear else 0
@@ -320,7 +319,7 @@ def _train(learn, res, args) -> dict:
             learn.fit_one_cycle(args.train, lr_max=lr)
     names = [n for n in learn.recorder.metric_names[1:] if n != 'time']
     values = {n: float(v) for n,v in zip(names, learn.recorder.values[-1])}
-    print(f"lr-find: trained: " + ", ".join(f"{n} {v:.4g}" for n,v in values.items()), flush=True)
+    print("lr-find: trained: " + ", ".join(f"{n} {v:.4g}" for n,v in values.items()), flush=True)
     return dict(method='fit_one_cycle', epochs=args.train, lr_max=learn.lr if lr is None else lr, from_suggestion=lr is not None, final=values)
 
 def _save_training(learn, trained:dict, args) -> str|None:
