@@ -28,6 +28,14 @@ def run(learn, method, *args, **kwargs):
 CALLS = dict(fit_one_cycle='lr_max', fit_flat_cos='lr', fit='lr', fit_sgdr='lr_max') # each call and its learning-rate argument
 
 
+def explicit_calls(method, args, path):
+    "What the user does by hand on a fresh demo learner: `lr_find()`, then `method` at its suggestion; the result and the weights after"
+    learn = demo_learner(0, path=path)
+    found = run(learn, 'lr_find', show_plot=False)
+    run(learn, method, *args, **{CALLS[method]: found.between})
+    return found, weights(learn)
+
+
 @pytest.mark.parametrize('method', CALLS)
 def test_find_then_train_is_lr_find_then_the_same_call(method, tmp_path):
     arg = CALLS[method]
@@ -39,11 +47,9 @@ def test_find_then_train_is_lr_find_then_the_same_call(method, tmp_path):
     res = one.lr_find_result
     assert not res.no_clear_valley
     assert peak.peak == pytest.approx(res.between, rel=1e-6), "trained at the suggestion"
-    two = demo_learner(0, path=tmp_path)
-    found = run(two, 'lr_find', show_plot=False)
-    run(two, method, *args, **{arg: found.between})
+    found, trained = explicit_calls(method, args, tmp_path)
     assert found.between == res.between
-    assert_same_weights(weights(one), weights(two))
+    assert_same_weights(weights(one), trained)
 
 
 def test_the_learning_rate_is_said_once_and_lr_find_kwargs_reach_the_range_test(tmp_path):
@@ -159,11 +165,9 @@ def test_findlr_trains_the_call_as_lr_find_then_the_call_with_the_suggestion(met
     res, = finder.results
     assert one.lr_find_result is res and not res.no_clear_valley
     assert peak.peak == pytest.approx(res.between, rel=1e-9), "trained at the suggestion (read from the optimizer)"
-    two = demo_learner(0, path=tmp_path)
-    found = run(two, 'lr_find', show_plot=False)
-    run(two, method, *args, **{arg: found.between})
+    found, trained = explicit_calls(method, args, tmp_path)
     assert found.between == res.between
-    assert_close_weights(weights(one), weights(two))
+    assert_close_weights(weights(one), trained)
     assert not any(isinstance(cb, FindLR) for cb in one.cbs), "the fit's callbacks are gone with the fit"
 
 
