@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['LRFinderRecord', 'LRFinderWarning', 'SuggestedLRs', 'smooth_losses', 'zero_lag_smooth', 'minimum', 'steep', 'valley',
            'slide', 'edge', 'between', 'SuggestionMethod', 'suggest', 'prepare_curve', 'find_regions', 'safe_range',
-           'Snapshot', 'LRFinder', 'fastai_finder', 'plot_lr_find_bs', 'FindLR']
+           'Snapshot', 'LRFinder', 'fastai_finder', 'plot_lr_find_bs', 'FindLR', 'TrialResult']
 
 # %% ../nbs/08_all.ipynb #08all-003
 from .core import LRFinderRecord, LRFinderWarning, SuggestedLRs, smooth_losses, zero_lag_smooth
@@ -16,7 +16,9 @@ from .callback import LRFinder
 from .learner import lr_find, fastai_finder
 from .experiments import lr_find_bs, plot_lr_find_bs
 from .train import FindLR
+from .trial import TrialResult
 
 # %% ../nbs/08_all.ipynb #08all-004
 _all_ = ['LRFinderRecord', 'LRFinderWarning', 'SuggestedLRs', 'smooth_losses', 'zero_lag_smooth', 'minimum', 'steep', 'valley', 'slide', 'edge', 'between',
-         'SuggestionMethod', 'suggest', 'prepare_curve', 'find_regions', 'safe_range', 'Snapshot', 'LRFinder', 'fastai_finder', 'plot_lr_find_bs', 'FindLR']
+         'SuggestionMethod', 'suggest', 'prepare_curve', 'find_regions', 'safe_range', 'Snapshot', 'LRFinder', 'fastai_finder', 'plot_lr_find_bs', 'FindLR',
+         'TrialResult']

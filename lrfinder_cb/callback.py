@@ -20,7 +20,7 @@ from .distributed import world_size, rank, mean_across_ranks
 
 # %% auto #0
 __all__ = ['muted_callbacks', 'probe_muted', 'check_sweep', 'publish', 'was_trained', 'leave_optimizer', 'put_back', 'probe_loss',
-           'LRFinder']
+           'fixed_valid_batches', 'LRFinder']
 
 # %% ../nbs/04_callback.ipynb #04callback-005
 def _as_lrs(value, name:str) -> np.ndarray:
@@ -125,6 +125,13 @@ def probe_loss(learn, batches:list, skip=()) -> torch.Tensor|None:
         saved.restore()
     if not totals: return None
     return sum(loss*n for loss,n in totals)/sum(n for _,n in totals) # weighted by batch size, as fastai's `AvgLoss`
+
+def fixed_valid_batches(dls, n:int) -> list:
+    "The first `n` batches of `dls.valid` (none if it has none), fetched once, with every random generator put back afterwards"
+    valid = getattr(dls, 'valid', None)
+    rng,data = RNGState(),DataLoaderState(dls)
+    try: return list(itertools.islice(iter(valid), n)) if valid is not None else []
+    finally: rng.restore(); data.restore()
 
 
 # %% ../nbs/04_callback.ipynb #04callback-013
@@ -238,11 +245,7 @@ class LRFinder(Callback):
         if reason: raise CancelFitException()
 
     def _fixed_valid_batches(self) -> list:
-        "The first `valid_batches` batches of `dls.valid`, fetched once, with every random generator put back afterwards"
-        valid = getattr(self.dls, 'valid', None)
-        rng,data = RNGState(),DataLoaderState(self.dls)
-        try: batches = list(itertools.islice(iter(valid), self.valid_batches)) if valid is not None else []
-        finally: rng.restore(); data.restore()
+        batches = fixed_valid_batches(self.dls, self.valid_batches)
         if not batches: raise ValueError("valid_every needs validation batches, but `learn.dls.valid` has none: give it some, or drop valid_every")
         return batches
 

@@ -126,6 +126,8 @@ def _parser():
     p.add_argument('--vary', default='order', choices=('order', 'init'), help="with --runs: vary the data order only, or the initial weights too (default order)")
     p.add_argument('--bs', type=_batch_sizes, help="comma-separated batch sizes: one range test per batch size, e.g. 32,64,128")
     p.add_argument('--snapshot', default='auto', choices=('auto', 'memory', 'disk'), help="where the copy of the model lives during the test (default auto: disk only when memory is short)")
+    p.add_argument('--trial', action='store_true', help="then train 50 steps at the suggestion and a quarter of a decade either side, from the same weights, "
+                   "and keep a clear winner (about two range tests' time; see lr_find(trial=True))")
     p.add_argument('--train', type=_whole(), default=None, metavar='EPOCHS',
                    help="then train this many epochs of fit_one_cycle at the suggestion, as fit_one_cycle(EPOCHS, lr_max='find') would")
     p.add_argument('--save-model', metavar='FILE', help="with --train: save the trained model and optimizer to this .pth file (fastai's save_model; learn.load reads it)")
@@ -164,6 +166,7 @@ def check_args(args) -> str|None:
     if args.vary == 'init' and args.runs < 2: return "--vary init compares runs from fresh initial weights: give --runs 2 or more"
     if args.save_model and not args.train: return "--save-model saves the trained model: give --train EPOCHS too"
     if args.train and args.bs: return "--train trains once, and --bs runs one range test per batch size: drop one of them"
+    if args.trial and args.bs: return "--trial tries candidates around one suggestion, and --bs runs one range test per batch size: drop one of them"
     return (_check_output('--out', args.out, plot_formats) or _check_output('--json', args.json, ('json',))
             or _check_output('--save-model', args.save_model, ('pth', 'pt')))
 
@@ -178,6 +181,7 @@ def _summary(res, rec) -> list:
         spread = f"  (runs: {res.spread[name][0]:.2e} to {res.spread[name][1]:.2e})" if res.spread else ""
         lines.append(f"  {name:<8} {value:.2e}{spread}" + ("  (not a suggestion: no clear valley)" if res.no_clear_valley else ""))
     lines += _probe_lines(res, rec)
+    if getattr(res, 'trial', None) is not None: lines += ["  " + line for line in res.trial.summary().splitlines()]
     return lines + [f"  note: {in_flags(n)}" for n in res.notes]
 
 def _probe_lines(res, rec) -> list:
@@ -204,7 +208,15 @@ def _as_json(res) -> dict:
     return dict(suggestions=res._asdict(), points={k: list(v) for k,v in res.points.items()}, notes=res.notes, no_clear_valley=res.no_clear_valley,
                 range=None if res.range is None else list(res.range), regions=res.regions and {k: list(v) for k,v in res.regions.items()},
                 spread={k: list(v) for k,v in res.spread.items()}, bands={k: list(v) for k,v in res.bands.items()}, vary=res.vary,
-                curves=_curves_json(res), record=res.record.as_dict())
+                curves=_curves_json(res), record=res.record.as_dict(), trial=_trial_json(getattr(res, 'trial', None)))
+
+def _trial_json(trial) -> dict|None:
+    "The trials as plain values (a diverged trial's loss is `null`)"
+    if trial is None: return None
+    plain = lambda v: v if v is not None and math.isfinite(v) else None
+    return dict(lrs=trial.lrs, losses=[plain(l) for l in trial.losses], suggestion=trial.suggestion, repeat_loss=plain(trial.repeat_loss),
+                noise=trial.noise, winner=trial.winner, clear=trial.clear, lr=trial.lr, verdict=trial.verdict, n_steps=trial.n_steps,
+                recipe=trial.recipe, cost=trial.cost, curves=[[plain(float(v)) for v in c] for c in trial.curves])
 
 def _curves_json(res) -> dict:
     "The curves the suggestions read, by name: the lag-free one (with its band over repeated runs) and fastai's EMA"
@@ -257,6 +269,7 @@ def _run(learn, args):
     kwargs = dict(start_lr=args.start_lr, end_lr=args.end_lr, num_it=args.num_it, stop_div=not args.no_stop_div, show_plot=False,
                   suggest_funcs=tuple(known_rules[n] for n in args.suggest), n_runs=args.runs, vary=args.vary, snapshot=args.snapshot,
                   steps_per_lr=args.steps_per_lr, valid_every=args.valid_every, valid_batches=args.valid_batches)
+    if args.trial: kwargs['trial'] = True
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter('ignore')                # third-party deprecations are not ours to print
         warnings.simplefilter('always', LRFinderWarning)
@@ -308,9 +321,10 @@ def main(argv:list|None=None) -> int:
     return 3 if unclear else 0
 
 def _train(learn, res, args) -> dict:
-    "`fit_one_cycle(args.train)` at the first suggestion, or at fastai's default `lr_max` without a clear valley, as `lr_max='find'` trains; what it reached"
-    lr = None if res.no_clear_valley or not len(res) else float(res[0])
-    at = f"lr_max={learn.lr:.3g} (fastai's default: no clear valley)" if lr is None else f"lr_max={lr:.3g} ({res._fields[0]})"
+    "`fit_one_cycle(args.train)` at the first suggestion (the trials' pick, with --trial), or at fastai's default `lr_max` without a clear valley, as `lr_max='find'` trains; what it reached"
+    lr = None if res.no_clear_valley or not len(res) else float(res.trial) if res.trial is not None else float(res[0])
+    why = 'the trials' if res.trial is not None else res._fields[0] if len(res) else ''
+    at = f"lr_max={learn.lr:.3g} (fastai's default: no clear valley)" if lr is None else f"lr_max={lr:.3g} ({why})"
     print(f"lr-find: training {args.train} epoch{'s' if args.train > 1 else ''} of fit_one_cycle at {at}", flush=True)
     tty = sys.stdout.isatty()
     with warnings.catch_warnings():

@@ -258,7 +258,7 @@ class SuggestedLRs(tuple):
         res = super().__new__(_with_fields(tuple(values)), tuple(float(v) for v in values.values()))
         res.points,res.notes,res.record = dict(points or {}),list(notes),record
         defaults = dict(fall=None, no_clear_valley=False, runs=[], spread={}, bands={}, vary=None, skip=(None, 5), curves={}, read={},
-                        regions=None, range=None)
+                        regions=None, range=None, trial=None)
         for k,v in {**defaults, **extra}.items(): setattr(res, k, v)
         return res
 

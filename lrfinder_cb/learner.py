@@ -19,7 +19,8 @@ from .callback import LRFinder, publish, put_back
 from .distributed import world_size, rank
 
 # %% auto #0
-__all__ = ['fastai_finder', 'vary_modes', 'skipped_step_room', 'replace_fastai_names', 'check_reinit', 'reinit_weights']
+__all__ = ['fastai_finder', 'vary_modes', 'skipped_step_room', 'replace_fastai_names', 'check_reinit', 'reinit_weights',
+           'epochs_for']
 
 # %% ../nbs/05_learner.ipynb #05learner-004c
 _fastai_schedule = fastai.callback.schedule
@@ -136,6 +137,29 @@ def _run_repeated(learn, cbs, n_epoch, vary:str='order'):
 # %% ../nbs/05_learner.ipynb #05learner-008
 skipped_step_room = 4 # `lr_find` feeds up to this many times the batches `num_it` steps need: up to 3 in 4 steps may be skipped
 
+def epochs_for(learn, n_steps:int) -> int:
+    "Epochs `fit` needs to feed `n_steps` optimizer steps, with room for skipped ones (`skipped_step_room`), gradient accumulation and DDP shards"
+    n_batches = _n_train_batches(learn)
+    batches = skipped_step_room*n_steps*_micro_batches_per_step(learn)*world_size() # a rank may see only its shard of `dls.train` (`distrib_ctx`)
+    return skipped_step_room*n_steps if n_batches is None else math.ceil(batches/n_batches)
+
+def _check_trial(trial, suggest_funcs) -> dict|None:
+    "The arguments of `trial_lrs` that `lr_find(trial=...)` asks for (`None`: no trial), checked before anything runs"
+    if trial is False or trial is None: return None
+    if trial is not True and not isinstance(trial, dict):
+        raise ValueError(f"trial ({trial!r}) must be True, False, or a dict of `trial_lrs` arguments such as dict(n_steps=50)")
+    if suggest_funcs is None: raise ValueError("trial=True tries candidates around the suggestion, and suggest_funcs=None asks for none: drop one of them")
+    from .trial import check_trial_kwargs # the trial module builds on this one
+    return check_trial_kwargs({} if trial is True else trial)
+
+def _add_trial(learn, res, trial_kwargs:dict):
+    "Attach the trials around `res`'s suggestion to it as `res.trial`; with no clear valley there is nothing to try around, and a note says so"
+    import lrfinder_cb.trial # noqa: F401  (`Learner.trial_lrs`)
+    if res.no_clear_valley and 'candidates' not in trial_kwargs:
+        res.notes.append("trial: not run, as the curve shows no clear valley to try candidates around (give trial=dict(candidates=[...]) to try some)")
+        return
+    learn.trial_lrs(res, **trial_kwargs)
+
 @patch
 @delegates(LRFinder.__init__, but=['start_lr', 'end_lr', 'num_it', 'stop_div', 'suggest_funcs'])
 def lr_find(self:Learner,
@@ -147,8 +171,10 @@ def lr_find(self:Learner,
     suggest_funcs:tuple|None=default_suggest_funcs, # Suggestion rules (None: none, and `lr_find` returns `None`, as fastai's)
     n_runs:int=1,             # Range tests from the same weights, combined on their median curve
     vary:str='order',         # With `n_runs`: vary the data 'order' only, or the initial weights too ('init')
+    trial:bool|dict=False,    # Then train briefly at a few candidates from the same weights and keep a clear winner (`trial_lrs`; a dict: its arguments)
     **kwargs) -> SuggestedLRs|None:
     "Run a learning-rate range test (`n_runs` times, combined) and return `SuggestedLRs` (`None` without `suggest_funcs`, as fastai); the learner is left as it was"
+    trial_kwargs = _check_trial(trial, suggest_funcs)
     make_cb = lambda: LRFinder(start_lr, end_lr, num_it, stop_div, suggest_funcs=suggest_funcs, **kwargs)
     cb = make_cb()
     if isinstance(n_runs, bool) or not isinstance(n_runs, (int, np.integer)) or n_runs < 1:
@@ -157,13 +183,13 @@ def lr_find(self:Learner,
     if vary == 'init':
         if n_runs == 1: raise ValueError("vary='init' compares runs from fresh initial weights: give n_runs=2 or more")
         check_reinit(self)
-    n_batches,n_groups = _n_train_batches(self),_n_param_groups(self)
+    n_groups = _n_param_groups(self)
     if len(cb.base_lrs) not in (1, n_groups):
         raise ValueError(f"start_lr/end_lr give {len(cb.base_lrs)} learning rates but the model has {n_groups} parameter groups: "
                          f"give {n_groups}, or one for all")
-    batches = skipped_step_room*num_it*_micro_batches_per_step(self)*world_size() # a rank may see only its shard of `dls.train` (`distrib_ctx`)
-    n_epoch = skipped_step_room*num_it if n_batches is None else math.ceil(batches/n_batches)
+    n_epoch = epochs_for(self, num_it)
     if n_runs == 1: res = _run_once(self, cb, n_epoch).suggestions
     else: res = _run_repeated(self, [cb] + [make_cb() for _ in range(n_runs-1)], n_epoch, vary)
+    if trial_kwargs is not None: _add_trial(self, res, trial_kwargs)
     if show_plot and rank() == 0: self.recorder.plot_lr_find(suggestions=res, return_fig=False)
     return None if suggest_funcs is None else res

@@ -14,7 +14,7 @@ from .core import SuggestedLRs, zero_lag_smooth
 from .suggest import loss_at, lag_free_band
 
 # %% auto #0
-__all__ = []
+__all__ = ['trial_colors']
 
 # %% ../nbs/02_plot.ipynb #02plot-005
 def _marker_label(name, value): return f"{name}: {value:.2e}"
@@ -106,6 +106,19 @@ def _legend_below(ax, other=None):
     ax.legend(handles, labels, loc='upper center', bbox_to_anchor=(0.5, -0.2), ncol=2, fontsize=7, frameon=False)
 
 # %% ../nbs/02_plot.ipynb #02plot-007c
+def trial_colors(n:int) -> list:
+    "The colours of `n` trial candidates, the same in both panels"
+    return [plt.cm.viridis(x) for x in np.linspace(0.05, 0.85, n)]
+
+def _draw_candidates(ax, trial):
+    "Each trial candidate as a vertical line on the range test, in its colour in the trials' panel: solid for the one to train at"
+    others = True
+    for lr,color in zip(trial.lrs, trial_colors(len(trial.lrs))):
+        kept = lr == trial.lr
+        label = f"trials: kept {lr:.2e}" if kept else 'trials: other candidates' if others else None
+        if not kept: others = False
+        ax.axvline(lr, color=color, ls='-' if kept else '--', lw=2 if kept else 1, alpha=0.8, label=label)
+
 def _band(record, suggestions, solid:str, end:int, lag_free=None):
     "`(lrs, low, high)` of the repeated runs around the solid curve: the band of that very curve (lag-free or fastai's EMA), or `None`"
     if record is None or not record.runs: return None
@@ -119,13 +132,15 @@ def _band(record, suggestions, solid:str, end:int, lag_free=None):
 @patch
 def plot_lr_find(self:Recorder, skip_end:int=5, return_fig:bool=True, suggestions:SuggestedLRs|list|None=None, nms:list|None=None, ax:plt.Axes|None=None, save_path:str|Path|None=None,
                  show_raw:bool=True, smoothing:str='lag_free', **kwargs):
-    "Plot loss against learning rate from the last range test, with each suggestion marked at its value, on the curve its rule read; return the `Figure`"
+    "Plot loss against learning rate from the last range test, with each suggestion marked at its value, on the curve its rule read (and the trials beside it, if any); return the `Figure`"
     if smoothing not in ('lag_free', 'ema'): raise ValueError(f"smoothing ({smoothing!r}) must be 'lag_free' (ours) or 'ema' (fastai's)")
     if suggestions is None: suggestions = getattr(self, 'suggested_lrs', None)
     curves = _curves(self, suggestions)
     record,markers = curves['record'],_markers(suggestions or [], nms, curves)
     solid = 'lag_free' if smoothing == 'lag_free' and curves['lag_free'] is not None else 'ema'
-    if ax is None: fig,ax = plt.subplots(1, 1, **kwargs)
+    trial,trial_ax = getattr(suggestions, 'trial', None) if isinstance(suggestions, SuggestedLRs) else None,None
+    if ax is None and trial is not None: fig,(ax,trial_ax) = plt.subplots(1, 2, **{'figsize': (11, 4), **kwargs}) # the trials beside
+    elif ax is None: fig,ax = plt.subplots(1, 1, **kwargs)
     else: fig = ax.figure
     lrs,ema = curves['ema']
     end = max(len(lrs)-skip_end, 1) if skip_end else len(lrs)
@@ -161,7 +176,9 @@ def plot_lr_find(self:Recorder, skip_end:int=5, return_fig:bool=True, suggestion
     ax.set_xlabel('Learning Rate' if n_groups == 1 else f'Learning Rate (last of {n_groups} parameter groups)'); ax.set_ylabel('Loss')
     if record is not None and record.stop_reason and record.lrs:
         ax.axvline(record.lrs[-1], color='grey', ls=':', lw=1, label=f"stopped ({record.stop_reason}) at {record.lrs[-1]:.2e}")
+    if trial is not None: _draw_candidates(ax, trial)
     _legend_below(ax, probe_ax)
+    if trial_ax is not None: trial.plot(trial_ax)
     if save_path is not None: fig.savefig(save_path, bbox_inches='tight')
     if not return_fig: return None
     if IN_NOTEBOOK: plt.close(fig) # shown once, as the returned value

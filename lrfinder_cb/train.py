@@ -25,6 +25,8 @@ def _found_lr(learn, arg:str, fallback, lr_find_kwargs:dict|None, what:str):
     learn.lr_find_result = res
     if not len(res) or res.no_clear_valley:
         lr,said = fallback,f"no clear valley (see learn.lr_find_result.notes): {what} trains at {arg}={fallback!r}, as without 'find'"
+    elif getattr(res, 'trial', None) is not None: # lr_find_kwargs=dict(trial=True): the trials' pick
+        lr,said = float(res.trial),f"{what} trains at {arg}={float(res.trial):.3g} (trials: {res.trial.verdict})"
     else: lr,said = float(res[0]),f"{what} trains at {arg}={float(res[0]):.3g} ({res._fields[0]})"
     if rank() == 0: learn.logger(f"lr_find: {said}")
     return lr

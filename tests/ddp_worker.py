@@ -4,7 +4,8 @@
 
 SCENARIO: 'ddp' (model wrapped in DistributedDataParallel, each rank its own shard), 'blowup' (the same, rank 1's inputs
 scaled so that its loss explodes much earlier), 'distrib_ctx' (fastai's `learn.distrib_ctx()`), 'findlr' (the 'ddp' learner trained
-by `fit_one_cycle` with the `FindLR` callback). FINDER: 'ours' or 'fastai'."""
+by `fit_one_cycle` with the `FindLR` callback), 'trial' and 'trial_blowup' (`lr_find(trial=...)` on the 'ddp' and 'blowup' learners).
+FINDER: 'ours' or 'fastai'."""
 import json, os, sys, warnings
 warnings.filterwarnings('ignore')
 import torch
@@ -44,7 +45,7 @@ if scenario == 'distrib_ctx':
     dls = DataLoaders(DataLoader(data, bs=32, shuffle=True), DataLoader(data[:32], bs=32))
     learn = Learner(dls, model, loss_func=nn.MSELoss())
 else:
-    data = shard(100 + rank, scale=30. if scenario == 'blowup' and rank == 1 else 1.)
+    data = shard(100 + rank, scale=30. if scenario in ('blowup', 'trial_blowup') and rank == 1 else 1.)
     dls = DataLoaders(DataLoader(data, bs=16, shuffle=True), DataLoader(data[:32], bs=16))
     learn = Learner(dls, DistributedDataParallel(model), loss_func=nn.MSELoss())
 
@@ -73,6 +74,8 @@ try:
     else:
         kwargs = dict(num_it=60, end_lr=10., show_plot=False)
         if scenario == 'experiments': kwargs.update(steps_per_lr=2, valid_every=3, valid_batches=2)
+        if scenario.startswith('trial'): # 'trial_blowup': its last candidate diverges, sooner on rank 1
+            kwargs.update(trial=dict(n_steps=30, valid_batches=2, candidates=[1e-4, 1e-2, 1e30 if scenario == 'trial_blowup' else 1.]))
         with learn.no_logging(), learn.no_bar():
             if scenario == 'distrib_ctx':
                 with learn.distrib_ctx(sync_bn=False): res = learn.lr_find(**kwargs)
@@ -82,6 +85,7 @@ try:
         result['losses'] = [float(l) for l in learn.recorder.losses]
         result['lrs'] = [float(l) for l in learn.recorder.lrs]
         rec = getattr(learn.recorder, 'lr_find_record', None)
+        if scenario.startswith('trial'): result.update(trial_lrs=res.trial.lrs, trial_losses=res.trial.losses, trial_lr=res.trial.lr)
         if finder == 'ours' and rec is not None:
             result.update(stop_reason=rec.stop_reason, world_size=rec.world_size, effective_batch_size=rec.effective_batch_size,
                           valid_losses=rec.valid_losses, spreads=rec.spreads)

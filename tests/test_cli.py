@@ -69,6 +69,7 @@ def test_user_factory(tmp_path):
     (['--demo', '--train', '1', '--bs', '16,32'], '--train trains once, and --bs runs one range test per batch size: drop one of them'),
     (['--demo', '--train', '1', '--save-model', 'm.txt'], '--save-model m.txt: cannot save as .txt; use .pth, .pt'),
     (['--demo', '--train', '0'], "argument --train: must be a whole number, 1 or more (got '0')"),
+    (['--demo', '--trial', '--bs', '16,32'], '--trial tries candidates around one suggestion, and --bs runs one range test per batch size'),
 ])
 def test_bad_input_is_one_line_not_a_traceback(tmp_path, args, message):
     (tmp_path/'train.py').write_text("def broken(): return 1/0\ndef number(): return 3\n")
@@ -267,3 +268,23 @@ def test_a_learner_that_fails_in_training_is_one_line_with_a_hint(tmp_path):
     assert first.startswith('lr-find: error: train.py:make_learner failed in epoch 1 of training: RuntimeError: ')
     assert first.endswith('boom after the first epoch'), "fastai's wrapper line is not all it says"
     assert hint == '(rerun with --traceback for the full traceback)'
+
+
+@pytest.mark.skipif(LR_FIND is None, reason="the package is not installed (pip install -e .)")
+def test_trial_flag_prints_the_trials_saves_them_and_trains_at_their_pick(tmp_path):
+    "`--trial` is `lr_find(trial=True)`: the same trials as the Python call, printed, in the JSON and the plot; `--train` trains at the pick"
+    import warnings
+    from lrfinder_cb.cli import demo_learner
+    out = run(['--demo', '--trial', '--train', '1', '--json', 'r.json', '--out', 'lr.png'], tmp_path)
+    assert out.returncode == 0, out.stderr
+    learn = demo_learner(0)
+    with learn.no_bar(), warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        res = learn.lr_find(show_plot=False, trial=True)
+    data = json.loads((tmp_path/'r.json').read_text())
+    assert data['trial']['lrs'] == res.trial.lrs and data['trial']['lr'] == res.trial.lr
+    assert data['trial']['losses'] == pytest.approx(res.trial.losses, rel=1e-4)
+    assert res.trial.verdict in out.stdout and 'trials (one_cycle, 50 steps each' in out.stdout
+    assert f"lr-find: training 1 epoch of fit_one_cycle at lr_max={res.trial.lr:.3g} (the trials)" in out.stdout
+    assert data['train']['lr_max'] == res.trial.lr
+    assert (tmp_path/'lr.png').stat().st_size > 5000

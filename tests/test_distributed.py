@@ -1,7 +1,7 @@
 """The range test under distributed data parallel: 2 CPU processes over gloo on 127.0.0.1, each with its own shard (issue 4).
 
 Every run has a bounded timeout, so a hang fails (or, for fastai's finder, is observed) instead of blocking CI."""
-import json, os, socket, subprocess, sys, time
+import json, math, os, socket, subprocess, sys, time
 from pathlib import Path
 import pytest
 import torch.distributed as dist
@@ -75,6 +75,19 @@ def test_findlr_gives_every_rank_the_same_learning_rate(tmp_path):
     first = results[0]
     assert first['peak'] == first['found'][0] != 1e-5
     for r in results[1:]: assert (r['found'], r['peak'], r['weights']) == (first['found'], first['peak'], first['weights'])
+
+
+@pytest.mark.parametrize('scenario', ['trial', 'trial_blowup'])
+def test_trials_agree_across_ranks(tmp_path, scenario):
+    "Every rank scores the ranks' mean: the same losses and the same pick; a trial that diverges on one rank stops on all (no hang)"
+    results = run_ranks(scenario, 'ours', tmp_path)
+    assert results is not None, "the trials hung"
+    assert_one_curve(results)
+    first = results[0]
+    assert all(r['trial_losses'] == first['trial_losses'] and r['trial_lr'] == first['trial_lr'] for r in results)
+    assert len(first['trial_lrs']) >= 3 and first['trial_lr'] in first['trial_lrs']
+    if scenario == 'trial_blowup': # lr 1e30 diverges: stopped on both ranks together, and never picked
+        assert first['trial_losses'][first['trial_lrs'].index(1e30)] == math.inf and first['trial_lr'] != 1e30
 
 
 def test_distrib_ctx(tmp_path):

@@ -255,3 +255,19 @@ def test_findlr_bad_input_is_a_clear_error_and_changes_nothing(tmp_path):
         learn.fit_one_cycle(1, 1e-3, cbs=FindLR())
     assert_same_weights(before, weights(learn))
     assert not any(isinstance(cb, FindLR) for cb in learn.cbs)
+
+
+def test_find_with_trials_trains_at_the_trials_pick_and_says_so(tmp_path):
+    "lr_find_kwargs=dict(trial=...): the training call trains at `res.trial.lr` (read from the optimizer), and the line says why"
+    learn = demo_learner(0, path=tmp_path)
+    peak, lines = PeakLR(), []
+    learn.add_cb(peak)
+    learn.logger = lines.append
+    with learn.no_bar(), warnings.catch_warnings():
+        warnings.simplefilter('ignore', LRFinderWarning)
+        learn.fit_one_cycle(1, lr_max='find', lr_find_kwargs=dict(trial=dict(candidates=[0.1])))
+    res = learn.lr_find_result
+    assert res.trial is not None and res.trial.clear and res.trial.lr == 0.1, "on the demo, 0.1 beats the suggestion (0.05) after 50 steps"
+    assert peak.peak == pytest.approx(res.trial.lr, rel=1e-6), "trained at the trials' pick"
+    said = [l for l in lines if isinstance(l, str) and l.startswith('lr_find:')]
+    assert said == [f"lr_find: fit_one_cycle trains at lr_max={res.trial.lr:.3g} (trials: {res.trial.verdict})"]
