@@ -156,7 +156,7 @@ def _add_trial(learn, res, trial_kwargs:dict):
     "Attach the trials around `res`'s suggestion to it as `res.trial`; with no clear valley there is nothing to try around, and a note says so"
     import lrfinder_cb.trial # noqa: F401  (`Learner.trial_lrs`)
     if res.no_clear_valley and 'candidates' not in trial_kwargs:
-        res.notes.append("trial: not run, as the curve shows no clear valley to try candidates around (give trial=dict(candidates=[...]) to try some)")
+        res.notes.append("trial: not run: the curve shows no clear valley to try candidates around (in Python, trial=dict(candidates=[...]) tries some anyway)")
         return
     learn.trial_lrs(res, **trial_kwargs)
 

@@ -17,7 +17,7 @@ from .snapshot import Snapshot, reseed
 from .callback import muted_callbacks, probe_muted, probe_loss, fixed_valid_batches, put_back, _window_loss
 from .learner import epochs_for
 from .plot import trial_colors
-from .distributed import world_size, mean_across_ranks
+from .distributed import mean_across_ranks
 
 # %% auto #0
 __all__ = ['trial_recipes', 'TrialResult', 'check_trial_kwargs']
@@ -159,9 +159,10 @@ def _group_lrs(learn, res, lr:float) -> list:
     return lrs*n_groups if len(lrs) == 1 else lrs
 
 # %% ../nbs/12_trial.ipynb #12trial-012
-def _check(candidates, n_steps, n_candidates, factor, recipe, margin, valid_batches):
+def _check(candidates, n_steps, n_candidates, factor, recipe, margin, valid_batches, seed=0):
     "Clear errors for bad arguments of `trial_lrs`, before anything runs"
     whole = lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+    if not whole(seed) or seed < 0: raise ValueError(f"seed ({seed!r}) must be a whole number, 0 or more: the seed of the trials' data order")
     if not whole(n_steps) or n_steps < 1: raise ValueError(f"n_steps ({n_steps!r}) must be a whole number of optimizer steps per trial, 1 or more")
     if not whole(n_candidates) or n_candidates < 1 or n_candidates % 2 == 0:
         raise ValueError(f"n_candidates ({n_candidates!r}) must be odd (the suggestion and as many on each side), such as 3 or 5")
@@ -181,7 +182,7 @@ def check_trial_kwargs(kwargs:dict) -> dict:
     params = inspect.signature(Learner.trial_lrs).parameters
     unknown = sorted(set(kwargs) - set(params) | set(kwargs) & {'self', 'res'})
     if unknown: raise ValueError(f"trial: unknown arguments {unknown}; trial_lrs takes {', '.join(p for p in params if p not in ('self', 'res'))}")
-    _check(**{k: kwargs.get(k, params[k].default) for k in ('candidates', 'n_steps', 'n_candidates', 'factor', 'recipe', 'margin', 'valid_batches')})
+    _check(**{k: kwargs.get(k, params[k].default) for k in ('candidates', 'n_steps', 'n_candidates', 'factor', 'recipe', 'margin', 'valid_batches', 'seed')})
     return kwargs
 
 def _reference(res, candidates) -> float:
@@ -207,8 +208,9 @@ def trial_lrs(self:Learner,
     seed:int=2000,              # Seed of the data order: the same for every candidate (`seed+1` for the repeat)
 ) -> TrialResult:
     "Train briefly at each candidate from the same weights and data order, score each on fixed validation batches, keep a clear winner; the learner is left as it was"
-    _check(candidates, n_steps, n_candidates, factor, recipe, margin, valid_batches)
+    _check(candidates, n_steps, n_candidates, factor, recipe, margin, valid_batches, seed)
     if res is None: res = getattr(getattr(self, 'recorder', None), 'suggested_lrs', None)
+    elif not isinstance(res, SuggestedLRs): raise ValueError(f"res ({res!r}) must be what lr_find() returned (SuggestedLRs), or None for the last one")
     ref = _reference(res, candidates)
     half = n_candidates//2
     lrs = sorted({ref, *map(float, candidates)}) if candidates is not None else [ref*factor**k for k in range(-half, half + 1)]
