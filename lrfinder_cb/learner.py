@@ -149,7 +149,7 @@ def _check_trial(trial, suggest_funcs) -> dict|None:
     if trial is not True and not isinstance(trial, dict):
         raise ValueError(f"trial ({trial!r}) must be True, False, or a dict of `trial_lrs` arguments such as dict(n_steps=50)")
     if suggest_funcs is None: raise ValueError("trial=True tries candidates around the suggestion, and suggest_funcs=None asks for none: drop one of them")
-    from .trial import check_trial_kwargs # the trial module builds on this one
+    from lrfinder_cb.trial import check_trial_kwargs # the trial module builds on this one
     return check_trial_kwargs({} if trial is True else trial)
 
 def _add_trial(learn, res, trial_kwargs:dict):
