@@ -1,6 +1,6 @@
 """Trials at candidate learning rates (issue 19): does `lr_find(trial=True)` pick better than `between` out of sample, and at what cost?
 
-    python benchmarks/trial.py --set design [--jobs 2]     # the trials on the design runs (cached; about 10 minutes on 2 cores)
+    python benchmarks/trial.py --set design [--jobs 2]     # the trials on the design runs (cached; about 10 minutes on 2 cores for the 4 budgets)
     python benchmarks/trial.py --set heldout [--jobs 2]    # the held-out runs: only once the rule's constants are frozen
     python benchmarks/trial.py --report [--train] [--out benchmarks/results/trial.md]
 
@@ -21,7 +21,7 @@ Protocol, as for the default rule (`suggestion_cv.py`): constants (budget, candi
 real (`--train`), as the grid was. Cost: the trials' optimizer steps in units of the range test's (its own record), and the measured time
 of the trials against the range test's.
 """
-import argparse, itertools, json, math, statistics, sys, time, warnings
+import argparse, json, statistics, sys, time, warnings
 from pathlib import Path
 warnings.filterwarnings('ignore')
 import numpy as np
@@ -33,7 +33,7 @@ import suggestion_cv as cv
 CACHE = Path(__file__).parent/'results'/'trial_runs'
 BUDGETS = (10, 25, 50, 100)
 LATTICE = [j/4 for j in range(-4, 5)] # log10 offsets from `between`
-CHOICES = [(n, f) for n, f in ((3, .25), (3, .5), (3, .75), (3, 1.), (5, .25), (5, .5))] # (n_candidates, log10 factor)
+CHOICES = [(3, .25), (3, .5), (3, .75), (3, 1.), (5, .25), (5, .5)] # (n_candidates, log10 factor)
 MARGINS = (0., 0.5, 1., 2., 4.)
 
 
@@ -70,7 +70,7 @@ def run_one(job):
 
 
 # ---------- offline: the rule, replayed ----------
-def pick(entry, run, budget:int, n:int, log_factor:float, margin:float) -> float:
+def pick(entry, budget:int, n:int, log_factor:float, margin:float) -> float:
     "What `lr_find(trial=dict(n_steps=budget, n_candidates=n, factor=10**log_factor, margin=margin))` trains at, from the cached lattice"
     from lrfinder_cb.trial import TrialResult
     if entry['no_valley']: return entry['centre']
@@ -115,7 +115,7 @@ def cost(runs, entries, p):
 def cross_validate(runs, entries):
     "Out-of-group picks for every run, and the constants each fold chose"
     grid = params()
-    table = np.array([[pick(e, r, *p) for r, e in zip(runs, entries)] for p in grid])
+    table = np.array([[pick(e, *p) for r, e in zip(runs, entries)] for p in grid])
     groups = sorted({r.group for r in runs})
     lrs, chosen = np.zeros(len(runs)), {}
     for g in groups:
@@ -159,14 +159,14 @@ def report(cache, suggestion_cache):
         out += [f"\n## Held out ({len({r.config for r in hr})} configurations, {len(hr)} runs), run once with the constants frozen: {fmt(FROZEN)}\n",
                 cv.HEADER, cv.floor_row(hr), cv.row('fastai minimum', hr, [minimum(r) for r in hr]),
                 cv.row('**between** (the default)', hr, [between(r) for r in hr]),
-                cv.row(f'trial ({fmt(FROZEN)})', hr, [pick(e, r, *FROZEN) for r, e in zip(hr, he)]),
+                cv.row(f'trial ({fmt(FROZEN)})', hr, [pick(e, *FROZEN) for r, e in zip(hr, he)]),
                 f"\nCost on the held-out runs (medians): {c[0]:.1f} range tests of optimizer steps, {c[1]:.1f} of time, "
                 f"{100*c[2]:.0f}% of the full training's steps."]
-        switched = [pick(e, r, *FROZEN) != e['centre'] for r, e in zip(hr, he)]
+        switched = [pick(e, *FROZEN) != e['centre'] for r, e in zip(hr, he)]
         out.append(f"The trial moved away from `between` in {sum(switched)} of {len(switched)} held-out runs.")
         floor, _ = cv.noise_floor(hr)
         cols = [cv.per_config(hr, [f(r) for r in hr], real=True) for f in (minimum, between)]
-        cols.append(cv.per_config(hr, [pick(e, r, *FROZEN) for r, e in zip(hr, he)], real=True))
+        cols.append(cv.per_config(hr, [pick(e, *FROZEN) for r, e in zip(hr, he)], real=True))
         out += ["\nHeld out, per configuration (score, mean over seeds):\n",
                 "| configuration | recipe | noise floor | fastai minimum | between | trial |", "|---|---|---:|---:|---:|---:|"]
         for c in dict.fromkeys(r.config for r in hr):

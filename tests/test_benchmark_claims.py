@@ -172,7 +172,7 @@ def test_the_trial_benchmark_chose_the_shipped_defaults_and_its_figures():
     between = next(iter(cv.SHIPPED.values()))
     assert rounded(score(dr, lrs)) == (0.11, 0.34) and rounded(score(dr, [between(r) for r in dr])) == (0.10, 0.29)
     hr, he = map(list, zip(*held))
-    trial_held = score(hr, [tb.pick(e, r, *tb.FROZEN) for r, e in zip(hr, he)])
+    trial_held = score(hr, [tb.pick(e, *tb.FROZEN) for r, e in zip(hr, he)])
     between_held = score(hr, [between(r) for r in hr])
     assert rounded(trial_held) == (0.20, 0.36) and rounded(between_held) == (0.20, 0.35)
     assert not cv.NEEDED, "every pick was trained for real"
