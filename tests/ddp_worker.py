@@ -74,7 +74,7 @@ try:
     else:
         kwargs = dict(num_it=60, end_lr=10., show_plot=False)
         if scenario == 'experiments': kwargs.update(steps_per_lr=2, valid_every=3, valid_batches=2)
-        if scenario.startswith('trial'): # 'trial_blowup': its last candidate diverges, sooner on rank 1
+        if scenario.startswith('trial'): # 'trial_blowup': its last candidate, 1e30, diverges
             kwargs.update(trial=dict(n_steps=30, valid_batches=2, candidates=[1e-4, 1e-2, 1e30 if scenario == 'trial_blowup' else 1.]))
         with learn.no_logging(), learn.no_bar():
             if scenario == 'distrib_ctx':

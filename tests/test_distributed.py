@@ -79,7 +79,7 @@ def test_findlr_gives_every_rank_the_same_learning_rate(tmp_path):
 
 @pytest.mark.parametrize('scenario', ['trial', 'trial_blowup'])
 def test_trials_agree_across_ranks(tmp_path, scenario):
-    "Every rank scores the ranks' mean: the same losses and the same pick; a trial that diverges on one rank stops on all (no hang)"
+    "Every rank scores the ranks' mean: the same losses and the same pick; a diverging trial stops on every rank at once (no hang)"
     results = run_ranks(scenario, 'ours', tmp_path)
     assert results is not None, "the trials hung"
     assert_one_curve(results)
