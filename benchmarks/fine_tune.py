@@ -17,7 +17,7 @@ reaches a lower final validation loss (0 = as good as the grid's best); a config
   benchmark's). Scored once, with the rule frozen.
 
 Methods, per run:
-- `find: <rule>`: `fine_tune(n, base_lr='find')` with `lrfinder_cb.train.unfrozen_rule = rule`; the rules (`unfrozen_rules`) differ
+- `find: <rule>`: `fine_tune(n, base_lr='find')` for `frozen` (what ships), this file's `find_and_fine_tune` for the others; the rules differ
   only in the unfrozen phase: `spread` (a second range test, fastai's `slice(lr/lr_mult, lr)` around its suggestion), `range` (a second
   range test, its `res.slice()`), `frozen` (no second test: fastai's own `slice(lr/2/lr_mult, lr/2)` from the frozen test's `lr`);
 - `fastai default`: `fine_tune(n)` (`base_lr=2e-3`);
@@ -46,21 +46,40 @@ DESIGN = [
 HELD_OUT = [c for c in BY_NAME.values() if c['group'] == 'heldout_ft']
 CONFIGS = {c['name']: c for c in DESIGN + HELD_OUT}
 RULES = ('spread', 'range', 'frozen')
+SHIPPED = 'frozen' # what `fine_tune(base_lr='find')` does: one range test, on the frozen model (chosen on the design groups)
 
 
 # ---------- running ----------
+def _second_test(learn, lr_mult, use_range) -> slice:
+    "The rules that lost: a second range test after the unfreeze, then fastai's spread around its suggestion, or its safe range"
+    res = learn.lr_find(show_plot=False)
+    if not len(res) or res.no_clear_valley: return None
+    return res.slice() if use_range and res.range is not None else slice(res[0]/lr_mult, res[0])
+
+
 def find_and_fine_tune(cfg, seed, rule):
-    "`fine_tune(n, base_lr='find')` with the second-phase `rule`: its final validation loss and the learning rates it trained at"
-    import lrfinder_cb.train as t
+    """`fine_tune(n, base_lr='find')` (the shipped rule, `frozen`), or the range test on the frozen model and fastai's `fine_tune` body with
+    a second range test after the unfreeze (`spread`, `range`, the rules that lost): its final validation loss and the rates it found"""
     from fastai.torch_core import set_seed
     learn = build(cfg, seed)
     set_seed(seed)
-    t.unfrozen_rule = rule
-    try:
-        with learn.no_bar(), learn.no_logging(): learn.fine_tune(int(cfg['recipe'][2:]), base_lr='find')
-    finally: t.unfrozen_rule = 'spread'
-    hypers = [[float(h['lr']) for h in learn.opt.hypers]] # the unfrozen phase's last step; the found rates are in the results
-    found = [float(r[0]) if len(r) and not r.no_clear_valley else None for r in getattr(learn, 'lr_find_results', [learn.lr_find_result])]
+    epochs, lr_mult, found = int(cfg['recipe'][2:]), 100, []
+    with learn.no_bar(), learn.no_logging():
+        if rule == 'frozen':
+            learn.fine_tune(epochs, base_lr='find')
+            found.append(learn.recorder.suggested_lrs)
+        else: # fastai's `fine_tune` (freeze_epochs=1, pct_start=0.3, div=5), with the second phase's rates from a second range test
+            learn.freeze()
+            res = learn.lr_find(show_plot=False)
+            frozen = float(res[0]) if len(res) and not res.no_clear_valley else 2e-3
+            found.append(res)
+            learn.fit_one_cycle(1, slice(frozen), pct_start=0.99)
+            learn.unfreeze()
+            lrs = _second_test(learn, lr_mult, rule == 'range') or slice(frozen/2/lr_mult, frozen/2)
+            found.append(learn.recorder.suggested_lrs)
+            learn.fit_one_cycle(epochs, lrs, pct_start=0.3, div=5.0)
+    hypers = [[float(h['lr']) for h in learn.opt.hypers]] # the unfrozen phase's last step
+    found = [float(r[0]) if len(r) and not r.no_clear_valley else None for r in found]
     return dict(loss=final_valid_loss(learn), found=found, last_lrs=hypers[0])
 
 
@@ -177,7 +196,7 @@ def report(runs, shipped):
     chosen, losses, everything = cross_validated_rule(design)
     out.append(row('find: the rule chosen on the other groups (out of group)', design, losses))
     out.append("\nRule chosen per left-out group: " + '; '.join(f"{g} {c}" for g, c in chosen.items()) + f"; **on all design groups: {everything}**"
-               + f" (shipped: `unfrozen_rule = {shipped!r}`)")
+               + f" (shipped: `{shipped}`, what `fine_tune(base_lr='find')` does)")
     if held:
         out += [f"\n## Held out ({len({r.config for r in held})} configurations, {len(held)} runs), run once with the rule frozen\n", HEADER, floor_row(held)]
         out += [row(m + (' **(shipped)**' if m == f"find: {shipped}" else ''), held, [r.methods[m] for r in held]) for m in METHODS]
@@ -204,8 +223,7 @@ def main(argv=None):
         jobs = [(c['name'], s, str(cache)) for s in range(args.seeds) for c in (DESIGN if args.set == 'design' else HELD_OUT)]
         run_jobs(run_one, jobs, args.jobs, cache)
     if args.report or not args.set:
-        import lrfinder_cb.train as t
-        text = report(load(cache), t.unfrozen_rule)
+        text = report(load(cache), SHIPPED)
         print(text)
         if args.out: Path(args.out).write_text(text + "\n")
 

@@ -4,23 +4,23 @@
 
 # %% ../nbs/04_callback.ipynb #04callback-001
 from __future__ import annotations
-import itertools, math
+import math
 import numpy as np
 import torch
-from fastai.callback.core import Callback, CancelFitException, CancelValidException, CancelBatchException
+from fastai.callback.core import CancelFitException
 from fastai.learner import Recorder
 from fastai.torch_core import find_bs
-from fastai.callback.progress import CSVLogger, ProgressCallback
+from fastai.callback.progress import ProgressCallback
+from fastcore.basics import patch
 from fastprogress.fastprogress import progress_bar, ConsoleProgressBar, printing
-from fastai.callback.schedule import ParamScheduler
 from .core import LRFinderRecord, lr_multiplier, warn
-from .snapshot import Snapshot, snapshot_modes, RNGState, DataLoaderState
+from .snapshot import snapshot_modes
+from .shortfit import ShortFit, positive_int, fixed_valid_batches
 from .suggest import suggest, default_suggest_funcs, check_suggest_funcs
-from .distributed import world_size, rank, mean_across_ranks
+from .distributed import rank
 
 # %% auto #0
-__all__ = ['muted_callbacks', 'probe_muted', 'check_sweep', 'publish', 'was_trained', 'leave_optimizer', 'put_back', 'probe_loss',
-           'fixed_valid_batches', 'LRFinder']
+__all__ = ['check_sweep', 'publish', 'LRFinder']
 
 # %% ../nbs/04_callback.ipynb #04callback-005
 def _as_lrs(value, name:str) -> np.ndarray:
@@ -48,96 +48,19 @@ def check_sweep(start_lr, end_lr, num_it) -> tuple:
     if len(start) < len(end): start = end/ratio
     return start, np.full(len(start), ratio)
 
-# %% ../nbs/04_callback.ipynb #04callback-010
-muted_callbacks = [CSVLogger, ParamScheduler, ProgressCallback]
-
-# %% ../nbs/04_callback.ipynb #04callback-011
-def _window_loss(losses) -> torch.Tensor:
-    "Mean loss of one accumulation window, still on its device"
-    if len(losses) == 1 and losses[0].numel() == 1: return losses[0]
-    return torch.stack([l.float().mean() for l in losses]).mean()
-
 # %% ../nbs/04_callback.ipynb #04callback-012
+Recorder._stateattrs = (*Recorder._stateattrs, 'lr_find_record', 'suggested_lrs', 'lr_find_by_bs') # kept while the process runs, never pickled (export)
+
 def publish(learn, record:LRFinderRecord, suggestions):
-    "Put the curve and the suggestions where fastai users look for them: `learn.recorder`"
+    "Put the curve and the suggestions where fastai users look for them: `learn.recorder` (left out of `learn.export()`, as fastai's `lrs`)"
     recorder = getattr(learn, 'recorder', None)
     if recorder is None: return
     recorder.lrs,recorder.losses = list(record.lrs),list(record.smoothed_losses)
     recorder.lr_find_record,recorder.suggested_lrs = record,suggestions
 
-def was_trained(learn) -> bool:
-    "Has `learn` been trained before: has its optimizer taken steps (it keeps their state), or does its recorder hold epochs?"
-    opt = getattr(learn, 'opt', None)
-    if opt is not None and any(k not in ('do_wd', 'force_train') for s in opt.state.values() for k in s): return True
-    return bool(getattr(getattr(learn, 'recorder', None), 'values', None))
-
-def leave_optimizer(learn):
-    "Give a learner that has no optimizer a fresh one, created as `fit` would create it (fastai's finder leaves one too)"
-    if learn.opt is None: learn.create_opt()
-
-def put_back(learn, saved):
-    "Restore the snapshot `saved` and free it (even if restoring fails), then leave `learn` an optimizer: the end of every range test"
-    try: saved.restore()
-    finally: saved.close()
-    leave_optimizer(learn)
-
-# %% ../nbs/04_callback.ipynb #04callback-012p
-probe_muted = [Recorder] # callbacks that keep the books of the training: a probe's batches are not theirs to count
-
-_batch_state = ('training', 'dl', 'iter', 'n_iter', 'xb', 'yb', 'pred', 'loss', 'loss_grad')
-
-class _PutBack:
-    "What a probe may change and must put back: the learner's batch attributes, each module's attributes and mode, the random generators"
-    def __init__(self, learn):
-        self.learn,self.rng = learn,RNGState()
-        self.attrs = {k: learn.__dict__[k] for k in _batch_state if k in learn.__dict__}
-        self.modules = [(m, dict(m.__dict__)) for m in learn.model.modules()] # shallow: an RNN's hidden state is reassigned, not changed in place
-
-    def restore(self):
-        for k in _batch_state:
-            if k in self.attrs: self.learn.__dict__[k] = self.attrs[k]
-            else: self.learn.__dict__.pop(k, None)
-        for m,attrs in self.modules:
-            m.__dict__.clear(); m.__dict__.update(attrs)
-        self.rng.restore()
-
-def probe_loss(learn, batches:list, skip=()) -> torch.Tensor|None:
-    "fastai's validation loss on `batches`, through the learner's own validation events, with no trace left; `skip`: callbacks not to call"
-    saved,quiet = _PutBack(learn),[(cb, cb.run) for cb in learn.cbs if isinstance(cb, tuple(probe_muted)) or cb in skip]
-    for cb,_ in quiet: cb.run = False
-    totals = []
-    def one_batch():
-        learn._do_one_batch()
-        if len(learn.yb): totals.append((learn.loss.detach().float().mean(), find_bs(learn.yb)))
-    try:
-        learn.model.eval(); learn.training,learn.dl,learn.n_iter = False,getattr(learn.dls, 'valid', None),len(batches)
-        with torch.no_grad():
-            try:
-                learn('before_validate')
-                for i,b in enumerate(batches):
-                    learn.iter = i
-                    learn._split(learn._set_device(b))
-                    learn._with_events(one_batch, 'batch', CancelBatchException)
-            except CancelValidException: learn('after_cancel_validate')
-            learn('after_validate')
-    finally:
-        for cb,run in quiet: cb.run = run
-        saved.restore()
-    if not totals: return None
-    return sum(loss*n for loss,n in totals)/sum(n for _,n in totals) # weighted by batch size, as fastai's `AvgLoss`
-
-def fixed_valid_batches(dls, n:int) -> list:
-    "The first `n` batches of `dls.valid` (none if it has none), fetched once, with every random generator put back afterwards"
-    valid = getattr(dls, 'valid', None)
-    rng,data = RNGState(),DataLoaderState(dls)
-    try: return list(itertools.islice(iter(valid), n)) if valid is not None else []
-    finally: rng.restore(); data.restore()
-
-
 # %% ../nbs/04_callback.ipynb #04callback-013
-class LRFinder(Callback):
+class LRFinder(ShortFit):
     "Grow the learning rate for `num_it` optimizer steps, record the loss, then restore the model and everything else the run touched"
-    order,run_valid = 61,False
     def __init__(self,
         start_lr:float=1e-7,   # Learning rate of the first step (or one per parameter group)
         end_lr:float=10,       # Learning rate `num_it` steps later (or one per parameter group)
@@ -147,141 +70,119 @@ class LRFinder(Callback):
         schedule:str='exp',    # 'exp' (fastai's) or 'linear'
         div_factor:float=4.,   # Diverged: smoothed loss above its best by more than `div_factor-1` times the curve's scale
         beta:float=0.98,       # Smoothing of the loss (fastai's `AvgSmoothLoss`)
-        skip_start:int|None=None, # Points skipped at the start before suggesting (default: a tenth of the points, `num_it//10` when `steps_per_lr=1`)
-        skip_end:int|None=None, # Points skipped at the end before suggesting (default: 5 steps' worth, `ceil(5/steps_per_lr)` points)
+        skip_start:int|None=None, # Points skipped at the start before suggesting (default: a tenth of the points)
+        skip_end:int|None=None, # Points skipped at the end before suggesting (default: 5 steps' worth)
         snapshot:str='auto',   # Where the copy of the model lives: 'memory', 'disk', or 'auto' (disk only when memory is short)
-        steps_per_lr:int=1,    # Optimizer steps at each learning rate: the sweep has `num_it//steps_per_lr` learning rates, one point each
-        valid_every:int|None=None, # Every this many optimizer steps, the loss on `valid_batches` fixed validation batches (None: never)
+        steps_per_lr:int=1,    # Optimizer steps at each learning rate: one point is their mean loss
+        valid_every:int|None=None, # Every this many optimizer steps, the loss on fixed validation batches (None: never)
         valid_batches:int=1,   # Validation batches the probe evaluates (the first ones of `dls.valid`, the same each time)
     ):
         self.base_lrs,self.ratios = check_sweep(start_lr, end_lr, num_it)
-        if schedule not in ('exp', 'linear'): raise ValueError(f"schedule ({schedule!r}) must be 'exp' or 'linear'")
-        if not (math.isfinite(div_factor) and div_factor > 1): raise ValueError(f"div_factor ({div_factor!r}) must be a finite number above 1")
-        if not 0 <= beta < 1: raise ValueError(f"beta ({beta!r}) must be in [0, 1)")
-        if snapshot not in snapshot_modes: raise ValueError(f"snapshot ({snapshot!r}) must be one of {', '.join(map(repr, snapshot_modes))}")
-        check_suggest_funcs(suggest_funcs)
-        for name,value in (('steps_per_lr', steps_per_lr), ('valid_batches', valid_batches), ('valid_every', 1 if valid_every is None else valid_every)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name} ({value!r}) must be a whole number, 1 or more")
-        if steps_per_lr > num_it: raise ValueError(f"steps_per_lr ({steps_per_lr}) must be at most num_it ({num_it}): the sweep needs one learning rate at least")
-        if steps_per_lr > 1 and num_it//steps_per_lr < 20:
-            warn(f"num_it={num_it} with steps_per_lr={steps_per_lr} sweeps only {num_it//steps_per_lr} learning rates: num_it counts optimizer "
-                 f"steps, so raise it (num_it={30*steps_per_lr} gives 30 learning rates) for a curve worth reading")
-        if num_it < 6: warn(f"num_it ({num_it}) is below 6: fastai would run 6 steps, we run the {num_it} asked for; "
-                            "suggestions on so short a curve are rough")
+        _check_settings(schedule, div_factor, beta, snapshot, suggest_funcs, steps_per_lr, num_it, valid_every, valid_batches)
         self.start_lr,self.end_lr,self.num_it,self.stop_div,self.suggest_funcs = start_lr,end_lr,num_it,stop_div,suggest_funcs
-        self.schedule,self.div_factor,self.beta,self.skip_start,self.skip_end = schedule,div_factor,beta,skip_start,skip_end
-        self.snapshot_mode,self.saved,self.record,self.suggestions,self.muted = snapshot,None,None,None,[]
+        self.schedule,self.div_factor,self.beta,self.skip_start = schedule,div_factor,beta,skip_start
+        self.skip_end = math.ceil(5/steps_per_lr) if skip_end is None else skip_end
+        self.snapshot_mode,self.saved,self.record,self.suggestions = snapshot,None,None,None
         self.steps_per_lr,self.valid_every,self.valid_batches = steps_per_lr,valid_every,valid_batches
-        if skip_end is None: self.skip_end = math.ceil(5/steps_per_lr)
 
-    @property
-    def learn(self): return self.__dict__.get('_learn')
-    @learn.setter
-    def learn(self, learn):
-        "Attaching takes the snapshot; detaching restores it if the run did not reach `after_fit`"
-        if learn is None: self._finish(aborted=True)
-        self.__dict__['_learn'] = learn
-        if learn is not None and self.saved is None: self._start(learn)
+# %% ../nbs/04_callback.ipynb #04callback-013b
+def _check_settings(schedule, div_factor, beta, snapshot, suggest_funcs, steps_per_lr, num_it, valid_every, valid_batches):
+    "Clear errors (and warnings) for `LRFinder`'s settings, before anything runs"
+    if schedule not in ('exp', 'linear'): raise ValueError(f"schedule ({schedule!r}) must be 'exp' or 'linear'")
+    if not (math.isfinite(div_factor) and div_factor > 1): raise ValueError(f"div_factor ({div_factor!r}) must be a finite number above 1")
+    if not 0 <= beta < 1: raise ValueError(f"beta ({beta!r}) must be in [0, 1)")
+    if snapshot not in snapshot_modes: raise ValueError(f"snapshot ({snapshot!r}) must be one of {', '.join(map(repr, snapshot_modes))}")
+    check_suggest_funcs(suggest_funcs)
+    for name,value in (('steps_per_lr', steps_per_lr), ('valid_batches', valid_batches), ('valid_every', valid_every or 1)):
+        positive_int(value, name)
+    if steps_per_lr > num_it:
+        raise ValueError(f"steps_per_lr ({steps_per_lr}) must be at most num_it ({num_it}): the sweep needs one learning rate at least")
+    if steps_per_lr > 1 and num_it//steps_per_lr < 20:
+        warn(f"num_it={num_it} with steps_per_lr={steps_per_lr} sweeps only {num_it//steps_per_lr} learning rates: num_it counts optimizer "
+             f"steps, so raise it (num_it={30*steps_per_lr} gives 30 learning rates) for a curve worth reading")
+    if num_it < 6: warn(f"num_it ({num_it}) is below 6: fastai would run 6 steps, we run the {num_it} asked for; "
+                        "suggestions on so short a curve are rough")
 
-    def _start(self, learn):
-        self.trained_before = was_trained(learn) # before anything changes: the verdict on a flat curve depends on it
-        self.saved = Snapshot(learn, self.snapshot_mode)
-        self.muted = [(cb, cb.run) for cb in learn.cbs if isinstance(cb, tuple(muted_callbacks)) and cb is not self]
-        for cb,_ in self.muted: cb.run = False
-        self.show_bar = any(isinstance(cb, ProgressCallback) and run for cb,run in self.muted) # where fastai would show its bars
+# %% ../nbs/04_callback.ipynb #04callback-013d
+@patch
+def begin(self:LRFinder):
+    "At `before_fit`: start a fresh record and set the first learning rate"
+    n_groups = len(self.opt.param_lists)
+    if len(self.base_lrs) not in (1, n_groups):
+        raise ValueError(f"start_lr/end_lr give {len(self.base_lrs)} learning rates but the optimizer has {n_groups} parameter groups: "
+                         f"give {n_groups}, or one for all")
+    starts,ratios,_ = np.broadcast_arrays(self.base_lrs, self.ratios, np.zeros(n_groups))
+    self.group_sweeps = list(zip(starts.tolist(), ratios.tolist()))
+    self.record = LRFinderRecord(self.start_lr, self.end_lr, self.num_it, self.stop_div, self.div_factor, self.beta, self.schedule,
+                                 world_size=self.world, steps_per_lr=self.steps_per_lr)
+    self.record.trained_before,self.at_lr = self.trained_before,[]
+    self.probe_batches = self._fixed_valid_batches() if self.valid_every else []
+    self._set_step(0)
+    show = any(isinstance(cb, ProgressCallback) and run for cb,run in self.muted) # where fastai would show its bars
+    self.bar = progress_bar(range(self.record.n_points), leave=True) if show and rank() == 0 else None
+    if self.bar is not None: self.bar.update(0)
 
-    def before_fit(self):
-        "Take the snapshot if attaching did not, start a fresh record, set the first learning rate"
-        if self.saved is None: self._start(self.learn)
-        n_groups = len(self.opt.param_lists)
-        if len(self.base_lrs) not in (1, n_groups):
-            raise ValueError(f"start_lr/end_lr give {len(self.base_lrs)} learning rates but the optimizer has {n_groups} parameter groups: "
-                             f"give {n_groups}, or one for all")
-        starts,ratios,_ = np.broadcast_arrays(self.base_lrs, self.ratios, np.zeros(n_groups))
-        self.group_sweeps = list(zip(starts.tolist(), ratios.tolist()))
-        self.world = world_size()
-        self.record = LRFinderRecord(self.start_lr, self.end_lr, self.num_it, self.stop_div, self.div_factor, self.beta, self.schedule,
-                                     world_size=self.world, steps_per_lr=self.steps_per_lr)
-        self.record.trained_before = self.trained_before
-        self.window,self.step_skipped,self.stepped,self.at_lr = [],False,False,[]
-        self.probe_batches = self._fixed_valid_batches() if self.valid_every else []
-        self._set_step(0)
-        self.bar = progress_bar(range(self.record.n_points), leave=True) if self.show_bar and rank() == 0 else None
-        if self.bar is not None: self.bar.update(0)
+@patch
+def _set_step(self:LRFinder, i:int):
+    self.current_lrs = [lr*lr_multiplier(ratio, i/self.record.n_points, self.schedule) for lr,ratio in self.group_sweeps]
 
-    def _set_step(self, i:int):
-        self.current_lrs = [lr*lr_multiplier(ratio, i/self.record.n_points, self.schedule) for lr,ratio in self.group_sweeps]
+@patch
+def before_batch(self:LRFinder):
+    "Use the learning rate of the current step (a `ParamScheduler` in the pipeline does not override it)"
+    if self.record.batch_size is None: self.record.batch_size = find_bs(self.learn.yb)
+    self.learn.opt._set_hyper('lr', self.current_lrs) # one value per group: skips `set_hyper`'s parsing on the hot path
 
-    def before_batch(self):
-        "Use the learning rate of the current step (a `ParamScheduler` in the pipeline does not override it)"
-        self.stepped,self.step_skipped = False,False
-        self.learn.opt._set_hyper('lr', self.current_lrs) # one value per group: skips `set_hyper`'s parsing on the hot path
+# %% ../nbs/04_callback.ipynb #04callback-013e
+@patch
+def after_real_step(self:LRFinder, loss:torch.Tensor):
+    "Record a point once per learning rate (the mean of its `steps_per_lr` steps), and stop when the record says so"
+    record = self.record
+    if record.n_steps == 0 and not self.at_lr: record.n_acc = self.n_acc
+    self.at_lr.append(loss.item())
+    record.n_optimizer_steps += 1
+    if self.valid_every and record.n_optimizer_steps % self.valid_every == 0: self._probe()
+    if len(self.at_lr) < self.steps_per_lr and math.isfinite(self.at_lr[-1]): return
+    losses,self.at_lr = self.at_lr,[]
+    mean,spread = (losses[0], 0.) if len(losses) == 1 else (float(np.mean(losses)), float(np.std(losses)))
+    reason = record.add(self.current_lrs, mean, spread)
+    if self.bar is not None:
+        self.bar.comment = f"lr {record.lrs[-1]:.2e}, smoothed loss {record.smoothed_losses[-1]:.4g}"
+        self.bar.update(record.n_steps)
+    self._set_step(record.n_steps)
+    if reason: raise CancelFitException()
 
-    def after_cancel_step(self): self.step_skipped = True
-    def after_step(self): self.stepped = not self.step_skipped
+@patch
+def _fixed_valid_batches(self:LRFinder) -> list:
+    batches = fixed_valid_batches(self.dls, self.valid_batches)
+    if not batches: raise ValueError("valid_every needs validation batches, but `learn.dls.valid` has none: give it some, or drop valid_every")
+    return batches
 
-    def after_batch(self):
-        "Record a point once per optimizer step and stop when the record says so"
-        learn,record = self.learn,self.record
-        if record.batch_size is None: record.batch_size = find_bs(learn.yb)
-        self.window.append(learn.loss.detach())
-        if self.step_skipped: self.window = []
-        if not self.stepped: return
-        if record.n_steps == 0: record.n_acc = len(self.window)
-        loss,self.window = _window_loss(self.window),[]
-        if self.world > 1: loss = mean_across_ranks(loss)
-        self.at_lr.append(loss.item())
-        record.n_optimizer_steps += 1
-        if self.valid_every and record.n_optimizer_steps % self.valid_every == 0: self._probe()
-        if len(self.at_lr) < self.steps_per_lr and math.isfinite(self.at_lr[-1]): return
-        losses,self.at_lr = self.at_lr,[]
-        mean,spread = (losses[0], 0.) if len(losses) == 1 else (float(np.mean(losses)), float(np.std(losses)))
-        reason = record.add(self.current_lrs, mean, spread)
-        if self.bar is not None:
-            self.bar.comment = f"lr {record.lrs[-1]:.2e}, smoothed loss {record.smoothed_losses[-1]:.4g}"
-            self.bar.update(record.n_steps)
-        self._set_step(record.n_steps)
-        if reason: raise CancelFitException()
+@patch
+def _probe(self:LRFinder):
+    "Validate on the fixed batches as fastai would, through the learner's events (see `ShortFit.probe`): no effect on training"
+    loss = self.probe(self.probe_batches)
+    if loss is None: return
+    self.record.valid_lrs.append(self.current_lrs[-1])
+    self.record.valid_losses.append(loss.item())
 
-    def _fixed_valid_batches(self) -> list:
-        batches = fixed_valid_batches(self.dls, self.valid_batches)
-        if not batches: raise ValueError("valid_every needs validation batches, but `learn.dls.valid` has none: give it some, or drop valid_every")
-        return batches
+# %% ../nbs/04_callback.ipynb #04callback-013f
+@patch
+def _close_bar(self:LRFinder):
+    "Leave the bar at the last point, saying why the sweep stopped"
+    bar,self.bar = getattr(self, 'bar', None),None
+    if bar is None: return
+    rec = self.record
+    bar.comment = f"stopped: {rec.stop_reason} at lr {rec.lrs[-1]:.2e}" if rec.lrs else f"stopped: {rec.stop_reason}"
+    bar.update_bar(rec.n_steps)
+    bar.on_iter_end()
+    if isinstance(bar, ConsoleProgressBar) and printing(): print(flush=True) # end the bar's line: what follows starts on its own
 
-    def _probe(self):
-        "Validate on the fixed batches as fastai would, through the learner's events (see `probe_loss`): no effect on training"
-        loss = probe_loss(self.learn, self.probe_batches, skip=(self,)) # not called itself: its `before_validate` would cancel the probe
-        if loss is None: return
-        if self.world > 1: loss = mean_across_ranks(loss)
-        self.record.valid_lrs.append(self.current_lrs[-1]); self.record.valid_losses.append(loss.item())
-
-    def _close_bar(self):
-        "Leave the bar at the last point, saying why the sweep stopped"
-        bar,self.bar = getattr(self, 'bar', None),None
-        if bar is None: return
-        rec = self.record
-        bar.comment = f"stopped: {rec.stop_reason} at lr {rec.lrs[-1]:.2e}" if rec.lrs else f"stopped: {rec.stop_reason}"
-        bar.update_bar(rec.n_steps)
-        bar.on_iter_end()
-        if isinstance(bar, ConsoleProgressBar) and printing(): print(flush=True) # end the bar's line: what follows starts on its own
-
-    def before_validate(self):
-        "A range test never validates"
-        raise CancelValidException()
-
-    def after_fit(self):
-        "Restore the snapshot, then publish the curve and the suggestions"
-        self._finish(aborted=False)
-
-    def _finish(self, aborted:bool):
-        if self.saved is None: return
-        saved,self.saved = self.saved,None
-        put_back(self.learn, saved)
-        for cb,run in self.muted: cb.run = run
-        if self.record is None: return
-        self.record.stop('aborted' if aborted else 'end_of_fit')
-        self._close_bar()
-        if aborted or self.suggest_funcs is None: self.suggestions = None
-        else: self.suggestions = suggest(self.record, self.suggest_funcs, self.skip_start, self.skip_end, warn=rank() == 0)
-        publish(self.learn, self.record, self.suggestions)
+@patch
+def finish(self:LRFinder, aborted:bool):
+    "Once everything is back: publish the curve and the suggestions"
+    if self.record is None: return
+    self.record.stop('aborted' if aborted else 'end_of_fit')
+    self._close_bar()
+    if aborted or self.suggest_funcs is None: self.suggestions = None
+    else: self.suggestions = suggest(self.record, self.suggest_funcs, self.skip_start, self.skip_end, warn=rank() == 0)
+    publish(self.learn, self.record, self.suggestions)

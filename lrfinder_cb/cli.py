@@ -127,7 +127,7 @@ def _parser():
     p.add_argument('--bs', type=_batch_sizes, help="comma-separated batch sizes: one range test per batch size, e.g. 32,64,128")
     p.add_argument('--snapshot', default='auto', choices=('auto', 'memory', 'disk'), help="where the copy of the model lives during the test (default auto: disk only when memory is short)")
     p.add_argument('--trial', action='store_true', help="then train 50 steps at the suggestion and a quarter of a decade either side, from the same weights, "
-                   "and keep a clear winner (about two range tests' time; see lr_find(trial=True))")
+                   "and keep a clear winner (about two range tests' time; see learn.trial_lrs)")
     p.add_argument('--train', type=_whole(), default=None, metavar='EPOCHS',
                    help="then train this many epochs of fit_one_cycle at the suggestion, as fit_one_cycle(EPOCHS, lr_max='find') would")
     p.add_argument('--save-model', metavar='FILE', help="with --train: save the trained model and optimizer to this .pth file (fastai's save_model; learn.load reads it)")
@@ -262,6 +262,11 @@ def _ours(e:BaseException) -> bool:
     frames = traceback.extract_tb(e.__traceback__)
     return bool(frames) and Path(frames[-1].filename).resolve().is_relative_to(Path(lrfinder_cb.__file__).resolve().parent)
 
+def _add_trial(learn, res):
+    "The trials around the suggestion (`learn.trial_lrs`), as `res.trial`; with no clear valley there is nothing to try around, and a note says so"
+    if res.no_clear_valley: res.notes.append("trial: not run: the curve shows no clear valley to try candidates around")
+    else: learn.trial_lrs(res)
+
 def _run(learn, args):
     "The range test (or tests, with --bs) that `args` ask for, with every LRFinderWarning collected"
     from lrfinder_cb.suggest import known_rules
@@ -269,12 +274,12 @@ def _run(learn, args):
     kwargs = dict(start_lr=args.start_lr, end_lr=args.end_lr, num_it=args.num_it, stop_div=not args.no_stop_div, show_plot=False,
                   suggest_funcs=tuple(known_rules[n] for n in args.suggest), n_runs=args.runs, vary=args.vary, snapshot=args.snapshot,
                   steps_per_lr=args.steps_per_lr, valid_every=args.valid_every, valid_batches=args.valid_batches)
-    if args.trial: kwargs['trial'] = True
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter('ignore')                # third-party deprecations are not ours to print
         warnings.simplefilter('always', LRFinderWarning)
         with (contextlib.nullcontext() if sys.stdout.isatty() else learn.no_bar()): # the sweep's bar in a terminal, not in a log
             res = learn.lr_find_bs(args.bs, **kwargs) if args.bs else learn.lr_find(**kwargs)
+            if args.trial: _add_trial(learn, res)
     return res, [str(w.message) for w in caught if issubclass(w.category, LRFinderWarning)]
 
 def _one_line(e:BaseException) -> str:
@@ -348,4 +353,3 @@ def _save_training(learn, trained:dict, args) -> str|None:
             data['train'] = trained
             Path(args.json).write_text(json.dumps(data, indent=1))
     except (OSError, ValueError) as e: return f"could not save the training to {args.save_model if args.save_model else args.json}: {e}"
-

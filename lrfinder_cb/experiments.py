@@ -11,8 +11,7 @@ from fastcore.basics import patch
 from fastcore.imports import IN_NOTEBOOK
 from fastai.data.core import DataLoaders
 from fastai.learner import Learner
-from .snapshot import Snapshot
-from .callback import put_back
+from .shortfit import put_back, runs_snapshot
 from .distributed import rank
 import lrfinder_cb.learner # `Learner.lr_find`
 
@@ -40,7 +39,7 @@ def lr_find_bs(self:Learner, bss:list|tuple|int=(32, 64, 128, 256), show_plot:bo
     "One range test per batch size in `bss` (`kwargs` go to `lr_find`); a dict of `SuggestedLRs` by batch size. The learner is left as it was"
     bss = _check_batch_sizes(bss)
     _rebuilt(self.dls, bss[0]) # fails before anything runs if the loaders cannot be rebuilt
-    outer,results = Snapshot(self, kwargs.get('snapshot', 'auto')),{}
+    outer,results = runs_snapshot(self, kwargs.get('snapshot', 'auto')),{}
     try:
         for bs in bss:
             self.dls = _rebuilt(self.dls, bs)

@@ -4,23 +4,23 @@
 
 # %% ../nbs/05_learner.ipynb #05learner-001
 from __future__ import annotations
-import functools, math, sys, types, warnings
+import functools, sys, types, warnings
 import fastai.callback.schedule # fastai's own patches first, so that ours below replace them whatever is imported later
 from fastcore.basics import patch
 from fastcore.meta import delegates
 from fastcore.foundation import L
 from fastai.learner import Learner, Recorder
-from fastai.callback.training import GradientAccumulation
+from fastai.callback.core import Callback
 import numpy as np
 from .core import SuggestedLRs, LRFinderRecord, LRFinderWarning
 from .suggest import default_suggest_funcs, suggest, SuggestionMethod, valley, slide, minimum, steep
-from .snapshot import Snapshot, reseed
-from .callback import LRFinder, publish, put_back
-from .distributed import world_size, rank
+from .snapshot import reseed
+from .shortfit import put_back, epochs_for, run_short_fit, positive_int, runs_snapshot
+from .callback import LRFinder, publish
+from .distributed import rank
 
 # %% auto #0
-__all__ = ['fastai_finder', 'vary_modes', 'skipped_step_room', 'replace_fastai_names', 'check_reinit', 'reinit_weights',
-           'epochs_for']
+__all__ = ['fastai_finder', 'vary_modes', 'replace_fastai_names', 'check_reinit', 'reinit_weights']
 
 # %% ../nbs/05_learner.ipynb #05learner-004c
 _fastai_schedule = fastai.callback.schedule
@@ -65,31 +65,12 @@ replace_fastai_names()
 import lrfinder_cb.plot # patches `Recorder.plot_lr_find`, once fastai's is captured
 
 # %% ../nbs/05_learner.ipynb #05learner-005
-def _n_train_batches(learn) -> int|None:
-    "Batches in one epoch of the training set (`None` if unknown); an empty training set is an error"
-    try: n = len(learn.dls.train)
-    except TypeError: return None
-    if n == 0: raise ValueError("the training set of `learn.dls` has no batches (len(learn.dls.train) == 0): a range test needs at least one; "
-                                "check the dataset, and the batch size against `drop_last`")
-    return n
-
-def _micro_batches_per_step(learn) -> int:
-    "Batches that make one optimizer step: more than one under `GradientAccumulation`"
-    accumulators = [cb for cb in learn.cbs if isinstance(cb, GradientAccumulation)]
-    bs = getattr(learn.dls.train, 'bs', None)
-    if not accumulators or not bs: return 1
-    return max(1, math.ceil(accumulators[0].n_acc/bs))
-
 def _n_param_groups(learn) -> int:
     if learn.opt is not None: return len(learn.opt.param_lists)
     params = L(learn.splitter(learn.model))
     return len(params) if len(params) and isinstance(params[0], (L, list)) else 1
 
 # %% ../nbs/05_learner.ipynb #05learner-007
-def _run_once(learn, cb, n_epoch):
-    with learn.no_logging(): learn.fit(n_epoch, cbs=cb)
-    return cb
-
 vary_modes = ('order', 'init')
 
 def check_reinit(learn):
@@ -116,49 +97,37 @@ def _bands(runs:list) -> dict:
         if ranges: res[end] = tuple(np.percentile([r[i] for r in ranges], [10, 90]).tolist())
     return res
 
-def _run_repeated(learn, cbs, n_epoch, vary:str='order'):
-    outer = Snapshot(learn, cbs[0].snapshot_mode)
+def _run_repeated(learn, finders:list, n_steps, vary:str='order', **fit_kwargs):
+    outer = runs_snapshot(learn, finders[0].snapshot_mode)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter('ignore', LRFinderWarning) # said once, below, about the median curve
-            for i,cb in enumerate(cbs):
+            for i,cb in enumerate(finders):
                 reseed(learn.dls, 1000 + i) # the same orders on every call: repeated calls give the same result
                 if vary == 'init': reinit_weights(learn)
-                _run_once(learn, cb, n_epoch)
+                run_short_fit(learn, cb, n_steps, **fit_kwargs)
     finally: put_back(learn, outer)
-    record,first = LRFinderRecord.median_of([cb.record for cb in cbs]),cbs[0]
+    record,first = LRFinderRecord.median_of([cb.record for cb in finders]),finders[0]
     res = suggest(record, first.suggest_funcs, first.skip_start, first.skip_end, warn=rank() == 0)
-    res.runs,res.vary = [cb.suggestions for cb in cbs],vary
+    res.runs,res.vary = [cb.suggestions for cb in finders],vary
     res.spread = {name: (min(r[i] for r in res.runs), max(r[i] for r in res.runs)) for i,name in enumerate(res._fields)}
     res.bands = _bands(res.runs) if res._fields else {}
     publish(learn, record, res)
     return res
 
 # %% ../nbs/05_learner.ipynb #05learner-008
-skipped_step_room = 4 # `lr_find` feeds up to this many times the batches `num_it` steps need: up to 3 in 4 steps may be skipped
+def _check_runs(learn, n_runs, vary, n_lrs:int):
+    "Clear errors for `n_runs`, `vary` and the number of learning rates, before anything runs"
+    positive_int(n_runs, 'n_runs', 'a whole number of range tests')
+    if vary not in vary_modes: raise ValueError(f"vary ({vary!r}) must be 'order' (same weights, new data orders) or 'init' (fresh weights too)")
+    if vary == 'init':
+        if n_runs == 1: raise ValueError("vary='init' compares runs from fresh initial weights: give n_runs=2 or more")
+        check_reinit(learn)
+    n_groups = _n_param_groups(learn)
+    if n_lrs not in (1, n_groups):
+        raise ValueError(f"start_lr/end_lr give {n_lrs} learning rates but the model has {n_groups} parameter groups: give {n_groups}, or one for all")
 
-def epochs_for(learn, n_steps:int) -> int:
-    "Epochs `fit` needs to feed `n_steps` optimizer steps, with room for skipped ones (`skipped_step_room`), gradient accumulation and DDP shards"
-    n_batches = _n_train_batches(learn)
-    batches = skipped_step_room*n_steps*_micro_batches_per_step(learn)*world_size() # a rank may see only its shard of `dls.train` (`distrib_ctx`)
-    return skipped_step_room*n_steps if n_batches is None else math.ceil(batches/n_batches)
-
-def _check_trial(trial, suggest_funcs) -> dict|None:
-    "The arguments of `trial_lrs` that `lr_find(trial=...)` asks for (`None`: no trial), checked before anything runs"
-    if trial is False or trial is None: return None
-    if trial is not True and not isinstance(trial, dict):
-        raise ValueError(f"trial ({trial!r}) must be True, False, or a dict of `trial_lrs` arguments such as dict(n_steps=50)")
-    if suggest_funcs is None: raise ValueError("trial=True tries candidates around the suggestion, and suggest_funcs=None asks for none: drop one of them")
-    from lrfinder_cb.trial import check_trial_kwargs # the trial module builds on this one
-    return check_trial_kwargs({} if trial is True else trial)
-
-def _add_trial(learn, res, trial_kwargs:dict):
-    "Attach the trials around `res`'s suggestion to it as `res.trial`; with no clear valley there is nothing to try around, and a note says so"
-    import lrfinder_cb.trial # noqa: F401  (`Learner.trial_lrs`)
-    if res.no_clear_valley and 'candidates' not in trial_kwargs:
-        res.notes.append("trial: not run: the curve shows no clear valley to try candidates around (in Python, trial=dict(candidates=[...]) tries some anyway)")
-        return
-    learn.trial_lrs(res, **trial_kwargs)
+_moved = dict(trial="lr_find no longer runs trials: call learn.trial_lrs(res) on the result it returns")
 
 @patch
 @delegates(LRFinder.__init__, but=['start_lr', 'end_lr', 'num_it', 'stop_div', 'suggest_funcs'])
@@ -171,25 +140,18 @@ def lr_find(self:Learner,
     suggest_funcs:tuple|None=default_suggest_funcs, # Suggestion rules (None: none, and `lr_find` returns `None`, as fastai's)
     n_runs:int=1,             # Range tests from the same weights, combined on their median curve
     vary:str='order',         # With `n_runs`: vary the data 'order' only, or the initial weights too ('init')
-    trial:bool|dict=False,    # Then train briefly at a few candidates from the same weights and keep a clear winner (`trial_lrs`; a dict: its arguments)
+    cbs:Callback|list|None=None, # Callbacks for the range test only, as `fit`'s `cbs` (the training call's: clipping, accumulation...)
+    wd:float|None=None,       # Weight decay of the range test, as `fit`'s (default: the learner's)
     **kwargs) -> SuggestedLRs|None:
-    "Run a learning-rate range test (`n_runs` times, combined) and return `SuggestedLRs` (`None` without `suggest_funcs`, as fastai); the learner is left as it was"
-    trial_kwargs = _check_trial(trial, suggest_funcs)
-    make_cb = lambda: LRFinder(start_lr, end_lr, num_it, stop_div, suggest_funcs=suggest_funcs, **kwargs)
-    cb = make_cb()
-    if isinstance(n_runs, bool) or not isinstance(n_runs, (int, np.integer)) or n_runs < 1:
-        raise ValueError(f"n_runs ({n_runs!r}) must be a whole number of range tests, 1 or more")
-    if vary not in vary_modes: raise ValueError(f"vary ({vary!r}) must be 'order' (same weights, new data orders) or 'init' (fresh weights too)")
-    if vary == 'init':
-        if n_runs == 1: raise ValueError("vary='init' compares runs from fresh initial weights: give n_runs=2 or more")
-        check_reinit(self)
-    n_groups = _n_param_groups(self)
-    if len(cb.base_lrs) not in (1, n_groups):
-        raise ValueError(f"start_lr/end_lr give {len(cb.base_lrs)} learning rates but the model has {n_groups} parameter groups: "
-                         f"give {n_groups}, or one for all")
-    n_epoch = epochs_for(self, num_it)
-    if n_runs == 1: res = _run_once(self, cb, n_epoch).suggestions
-    else: res = _run_repeated(self, [cb] + [make_cb() for _ in range(n_runs-1)], n_epoch, vary)
-    if trial_kwargs is not None: _add_trial(self, res, trial_kwargs)
+    "Run a learning-rate range test (`n_runs` times, combined) and return `SuggestedLRs` (`None` without `suggest_funcs`, as fastai)"
+    for k in set(kwargs) & set(_moved): raise TypeError(_moved[k])
+    cb = LRFinder(start_lr, end_lr, num_it, stop_div, suggest_funcs=suggest_funcs, **kwargs)
+    _check_runs(self, n_runs, vary, len(cb.base_lrs))
+    epochs_for(self, num_it) # an empty training set fails here, before anything runs
+    fit_kwargs = dict(cbs=cbs, wd=wd)
+    if n_runs == 1: res = run_short_fit(self, cb, num_it, **fit_kwargs).suggestions
+    else:
+        more = [LRFinder(start_lr, end_lr, num_it, stop_div, suggest_funcs=suggest_funcs, **kwargs) for _ in range(n_runs-1)]
+        res = _run_repeated(self, [cb, *more], num_it, vary, **fit_kwargs)
     if show_plot and rank() == 0: self.recorder.plot_lr_find(suggestions=res, return_fig=False)
     return None if suggest_funcs is None else res

@@ -11,11 +11,12 @@ import torch
 from torch import nn
 from fastai.optimizer import Optimizer
 from fastai.learner import Learner
+from fastcore.foundation import L
 from .core import warn
 
 # %% auto #0
 __all__ = ['snapshot_modes', 'learner_attrs', 'OnDisk', 'map_tensors', 'cpu_clone', 'loaded', 'MemoryStore', 'DiskStore',
-           'ModelState', 'OptimizerState', 'RNGState', 'DataLoaderState', 'reseed', 'snapshot_bytes',
+           'ModelState', 'OptimizerState', 'ObjectState', 'RNGState', 'DataLoaderState', 'reseed', 'snapshot_bytes',
            'available_memory', 'choose_store', 'Snapshot']
 
 # %% ../nbs/03_snapshot.ipynb #03snapshot-005
@@ -128,6 +129,55 @@ def _copy_into(current:dict, saved:dict, device) -> dict:
             res[k] = old.copy_(v)
         else: res[k] = _to_device(v, device)
     return res
+
+# %% ../nbs/03_snapshot.ipynb #03snapshot-013t
+class _DictState:
+    "A torch optimizer or LR scheduler, through its `state_dict`"
+    def __init__(self, obj): self.obj,self.saved = obj,cpu_clone(obj.state_dict())
+    def restore(self): self.obj.load_state_dict(cpu_clone(self.saved))
+
+class _TensorState:
+    "A tensor, copied back in place (a fresh copy where its shape changed)"
+    def __init__(self, t, keep): self.t,self.saved = t,keep(t)
+    @torch.no_grad()
+    def restore(self):
+        saved = loaded(self.saved)
+        if self.t.shape == saved.shape: self.t.copy_(saved)
+        else: self.t.data = saved.to(self.t.device, copy=True)
+
+class _ContainerState:
+    "A list or dict: its items put back, and the state of each one"
+    def __init__(self, o, parts): self.o,self.items,self.parts = o,(dict(o) if isinstance(o, dict) else list(o)),parts
+    def restore(self):
+        if isinstance(self.o, dict): self.o.clear(); self.o.update(self.items)
+        elif isinstance(self.o, list): self.o[:] = self.items
+        for p in self.parts: p.restore()
+
+def _state_of(v, keep, skip_ids:set, depth:int=0):
+    "What `restore` needs to put `v`'s contents back (`None` for a value that is restored by reassigning it)"
+    if id(v) in skip_ids or depth > 3: return None
+    if isinstance(v, nn.Module): return ModelState(v, _Keep(keep))
+    if isinstance(v, torch.Tensor): return _TensorState(v, keep)
+    if isinstance(v, (torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler)): return _DictState(v)
+    items = v.items if isinstance(v, L) else v
+    if not isinstance(items, (list, tuple, dict)): return None
+    parts = [p for x in (items.values() if isinstance(items, dict) else items) if (p := _state_of(x, keep, skip_ids, depth+1))]
+    return _ContainerState(items, parts) if parts or isinstance(items, (list, dict)) else None
+
+class _Keep:
+    "A store's `keep` as a store"
+    def __init__(self, keep): self.keep = keep
+
+class ObjectState:
+    "The attributes of `obj` (a callback, an optimizer wrapper), and in place the state of the modules, schedulers and tensors they hold"
+    def __init__(self, obj, store=None, skip_ids:set=frozenset()): # `skip_ids`: ids of objects held but not owned (the learner's model...)
+        keep = (store or MemoryStore()).keep
+        self.obj,self.attrs = obj,dict(vars(obj))
+        self.parts = [p for v in self.attrs.values() if (p := _state_of(v, keep, skip_ids))]
+
+    def restore(self):
+        vars(self.obj).clear(); vars(self.obj).update(self.attrs)
+        for p in self.parts: p.restore()
 
 # %% ../nbs/03_snapshot.ipynb #03snapshot-015
 def _cuda_in_use() -> bool: return torch.cuda.is_available() and torch.cuda.is_initialized()
@@ -244,21 +294,31 @@ def choose_store(mode:str, needed:int):
 # %% ../nbs/03_snapshot.ipynb #03snapshot-025
 learner_attrs = ('dls', 'model', 'loss_func', 'opt', 'lr', 'wd', 'epoch', 'iter', 'train_iter', 'n_epoch', 'n_iter', 'pct_train',
                  'training', 'dl', 'xb', 'yb', 'pred', 'loss', 'loss_grad', 'smooth_loss', 'final_record', 'logger', 'create_mbar')
+_optimizer_parts = ('opt', 'state', 'hypers', 'param_lists', 'cbs', 'defaults') # what `OptimizerState` keeps, or what is no state
+
+def _learner_ids(learn) -> set:
+    "The learner, its model's modules, parameters and buffers, its optimizer and data: what a callback may hold but does not own"
+    model = learn.model
+    owned = [learn, learn.dls, learn.opt, *model.modules(), *model.parameters(), *model.buffers()]
+    return {id(o) for o in owned if o is not None}
 
 class Snapshot:
-    "Everything a range test may change on `learn`, kept (in CPU memory, or on disk for a model too big for it) until `restore` puts it back in place"
+    "Everything a short fit may change on `learn`, kept (in CPU memory, or on disk for a model too big for it) until `restore` puts it back"
     def __init__(self, learn:Learner, mode:str='auto'):
         self.learn,self.store = learn,choose_store(mode, snapshot_bytes(learn))
         self.attrs = {k: learn.__dict__[k] for k in learner_attrs if k in learn.__dict__}
         self.model,self.opt = ModelState(learn.model, self.store),OptimizerState(learn.opt, self.store)
         self.rng,self.data = RNGState(),DataLoaderState(learn.dls)
+        owned,opt = _learner_ids(learn),learn.opt
+        wrapper = [] if opt is None else [ObjectState(opt, self.store, owned | {id(vars(opt).get(k)) for k in _optimizer_parts})]
+        self.cbs = wrapper + [ObjectState(cb, self.store, owned) for cb in learn.cbs]
 
     def restore(self):
         "Put everything back as it was when the snapshot was taken (as often as needed, until `close`)"
         for k in learner_attrs:
             if k in self.attrs: setattr(self.learn, k, self.attrs[k])
             else: self.learn.__dict__.pop(k, None)
-        for part in (self.model, self.opt, self.rng, self.data): part.restore()
+        for part in (self.model, self.opt, *self.cbs, self.rng, self.data): part.restore()
 
     def close(self):
         "Free what the snapshot holds (its temporary folder, for one on disk)"

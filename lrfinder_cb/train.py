@@ -8,57 +8,58 @@ import functools, inspect
 import numpy as np
 from fastai.callback.core import Callback, TrainEvalCallback
 from fastai.callback.schedule import ParamScheduler
-import fastai.callback.schedule # fastai's fit_one_cycle, fit_flat_cos, fit_sgdr and fine_tune first: ours wrap them
+import fastai.callback.schedule # fastai's fit_one_cycle and fine_tune first: ours wrap them
 from fastai.learner import Learner
 from .distributed import rank
-import lrfinder_cb.learner # our lr_find
-from .learner import fastai_finder
+from .learner import fastai_finder # and with it our `lr_find`
 from .callback import LRFinder
 
 # %% auto #0
-__all__ = ['finding_methods', 'unfrozen_rules', 'unfrozen_rule', 'find_when', 'FindLR']
+__all__ = ['find_when', 'find_lr', 'FindLR']
 
 # %% ../nbs/11_train.ipynb #11train-005
-def _found_lr(learn, arg:str, fallback, lr_find_kwargs:dict|None, what:str):
-    "Run the range test for the training call `what`; return the learning rate to train at and keep the result on the learner"
-    res = learn.lr_find(**{'show_plot': False, **(lr_find_kwargs or {})})
-    learn.lr_find_result = res
-    if not len(res) or res.no_clear_valley:
-        lr,said = fallback,f"no clear valley (see learn.lr_find_result.notes): {what} trains at {arg}={fallback!r}, as without 'find'"
-    elif getattr(res, 'trial', None) is not None: # lr_find_kwargs=dict(trial=True): the trials' pick
-        lr,said = float(res.trial),f"{what} trains at {arg}={float(res.trial):.3g} (trials: {res.trial.verdict})"
-    else: lr,said = float(res[0]),f"{what} trains at {arg}={float(res[0]):.3g} ({res._fields[0]})"
+def find_lr(learn, what:str, otherwise:str, lr_find_kwargs:dict|None=None, cbs=None, wd=None) -> float|None:
+    "The range test for the training call (`what`: 'fit_one_cycle trains at lr_max='), with its `cbs` and `wd`; the rate (`None`: no valley)"
+    res = learn.lr_find(**{'show_plot': False, 'cbs': cbs, 'wd': wd, **(lr_find_kwargs or {})})
+    lr = float(res[0]) if len(res) and not res.no_clear_valley else None
+    said = f"{what}{lr:.3g} ({res._fields[0]})" if lr is not None else f"no clear valley (see learn.recorder.suggested_lrs.notes): {otherwise}"
     if rank() == 0: learn.logger(f"lr_find: {said}")
     return lr
 
 def _is_find(value) -> bool: return isinstance(value, str) and value == 'find' # never `==` on an array of per-group rates
 
-def _check_lr_find_kwargs(arg:str, value, lr_find_kwargs):
-    if isinstance(value, str) and value != 'find':
-        raise ValueError(f"{arg}={value!r}: pass a number, a slice, None, or 'find' (a range test first, then training at what it found)")
-    if lr_find_kwargs is not None and not _is_find(value):
-        raise ValueError(f"lr_find_kwargs are for the range test of {arg}='find'; {arg} is {value!r}")
-    _check_find_kwargs(f"{arg}='find'", lr_find_kwargs)
-
 def _check_find_kwargs(where:str, kwargs) -> dict:
     "`kwargs` as a dict of `lr_find`'s keyword arguments, or an error naming `where` and the argument `lr_find` lacks"
     if kwargs is None: return {}
     if not isinstance(kwargs, dict): raise ValueError(f"{where}: lr_find_kwargs must be a dict of lr_find's keyword arguments, got {kwargs!r}")
-    known = [k for k in inspect.signature(Learner.lr_find).parameters if k not in ('self', 'kwargs')]
+    known = [k for k in inspect.signature(Learner.lr_find).parameters if k not in ('self', 'kwargs', 'cbs', 'wd')]
     unknown = [k for k in kwargs if k not in known]
     if unknown: raise ValueError(f"{where}: lr_find has no argument {', '.join(map(repr, unknown))}; it takes {', '.join(known)}")
     return dict(kwargs)
 
-def _with_find(name:str, arg:str):
-    "fastai's `Learner.<name>`, whose learning-rate argument `arg` also takes 'find'"
+def _check_lr_arg(arg:str, value, lr_find_kwargs) -> dict:
+    if isinstance(value, str) and value != 'find':
+        raise ValueError(f"{arg}={value!r}: pass a number, a slice, None, or 'find' (a range test first, then training at what it found)")
+    if lr_find_kwargs is not None and not _is_find(value):
+        raise ValueError(f"lr_find_kwargs are for the range test of {arg}='find'; {arg} is {value!r}")
+    return _check_find_kwargs(f"{arg}='find'", lr_find_kwargs)
+
+# %% ../nbs/11_train.ipynb #11train-005b
+def _with_find(name:str, arg:str, prepare=None):
+    "fastai's `Learner.<name>`, whose learning-rate argument `arg` also takes 'find' (`prepare`: what the call does first, e.g. `freeze`)"
     orig = getattr(Learner, name)
     sig = inspect.signature(orig)
     @functools.wraps(orig)
     def method(self, *args, lr_find_kwargs:dict|None=None, **kwargs):
         bound = sig.bind(self, *args, **kwargs)
-        value = bound.arguments.get(arg)
-        _check_lr_find_kwargs(arg, value, lr_find_kwargs)
-        if _is_find(value): bound.arguments[arg] = _found_lr(self, arg, sig.parameters[arg].default, lr_find_kwargs, name)
+        value,call = bound.arguments.get(arg),bound.arguments.get('kwargs', bound.arguments)
+        lr_find_kwargs = _check_lr_arg(arg, value, lr_find_kwargs)
+        if _is_find(value):
+            if prepare is not None: prepare(self)
+            default = sig.parameters[arg].default
+            lr = find_lr(self, f"{name} trains at {arg}=", f"{name} trains at {arg}={default!r}, as without 'find'", lr_find_kwargs,
+                         call.get('cbs'), call.get('wd'))
+            bound.arguments[arg] = default if lr is None else lr
         return orig(*bound.args, **bound.kwargs)
     method.__signature__,method.fastai_method = _with_lr_find_kwargs(sig),orig
     return method
@@ -66,50 +67,26 @@ def _with_find(name:str, arg:str):
 def _with_lr_find_kwargs(sig:inspect.Signature) -> inspect.Signature:
     "`sig` with a keyword-only `lr_find_kwargs` in place of its `**kwargs`, if any (what the wrapped method shows in docs and help)"
     params = [p for p in sig.parameters.values() if p.kind != inspect.Parameter.VAR_KEYWORD]
-    return sig.replace(parameters=params + [inspect.Parameter('lr_find_kwargs', inspect.Parameter.KEYWORD_ONLY, default=None, annotation='dict|None')])
+    kw = inspect.Parameter('lr_find_kwargs', inspect.Parameter.KEYWORD_ONLY, default=None, annotation='dict|None')
+    return sig.replace(parameters=params + [kw])
 
-finding_methods = dict(fit='lr', fit_one_cycle='lr_max', fit_flat_cos='lr', fit_sgdr='lr_max') # method: its learning-rate argument
-for _name,_arg in finding_methods.items():
-    if not hasattr(getattr(Learner, _name), 'fastai_method'): setattr(Learner, _name, _with_find(_name, _arg))
+def _refusing_find(name:str, arg:str):
+    "fastai's `Learner.<name>`, with a clear error for `arg='find'` (which only `fit_one_cycle`, `fine_tune` and `FindLR` take)"
+    orig = getattr(Learner, name)
+    sig = inspect.signature(orig)
+    @functools.wraps(orig)
+    def method(self, *args, **kwargs):
+        if _is_find(sig.bind_partial(self, *args, **kwargs).arguments.get(arg)):
+            raise ValueError(f"{name}({arg}='find') is gone: add cbs=FindLR() to the call, or use fit_one_cycle(n, lr_max='find')")
+        return orig(self, *args, **kwargs)
+    method.fastai_method = orig
+    return method
 
-# %% ../nbs/11_train.ipynb #11train-007
-_fastai_fine_tune = getattr(Learner.fine_tune, 'fastai_method', Learner.fine_tune)
-
-def _spread(learn, frozen, lr_mult, lr_find_kwargs) -> slice:
-    "A second range test on the unfrozen model; fastai's spread `slice(lr/lr_mult, lr)` around its suggestion (fallback: `frozen/2`)"
-    lr = _found_lr(learn, 'base_lr', frozen/2, lr_find_kwargs, 'fine_tune (unfrozen)')
-    return slice(lr/lr_mult, lr)
-
-def _range(learn, frozen, lr_mult, lr_find_kwargs) -> slice:
-    "A second range test on the unfrozen model; its safe range `res.slice()` (fallback: fastai's spread below `frozen/2`)"
-    _found_lr(learn, 'base_lr', frozen/2, lr_find_kwargs, 'fine_tune (unfrozen)')
-    res = learn.lr_find_result
-    return res.slice() if len(res) and not res.no_clear_valley and res.range is not None else slice(frozen/2/lr_mult, frozen/2)
-
-def _no_second_test(learn, frozen, lr_mult, lr_find_kwargs) -> slice:
-    "fastai's own second phase, from the frozen test alone: `slice(frozen/2/lr_mult, frozen/2)` (the rule `benchmarks/fine_tune.py` chose)"
-    lrs = slice(frozen/2/lr_mult, frozen/2)
-    if rank() == 0: learn.logger(f"lr_find: fine_tune (unfrozen) trains at slice({lrs.start:.3g}, {lrs.stop:.3g}), as fastai's fine_tune does from base_lr={frozen:.3g}")
-    return lrs
-
-unfrozen_rules = dict(spread=_spread, range=_range, frozen=_no_second_test) # candidates for the second phase (benchmarks/fine_tune.py)
-unfrozen_rule = 'frozen' # chosen on the design groups of benchmarks/fine_tune.py, in every fold
-
-@functools.wraps(_fastai_fine_tune)
-def _fine_tune(self, epochs, base_lr=2e-3, freeze_epochs=1, lr_mult=100, pct_start=0.3, div=5.0, lr_find_kwargs:dict|None=None, **kwargs):
-    _check_lr_find_kwargs('base_lr', base_lr, lr_find_kwargs)
-    if not _is_find(base_lr): return _fastai_fine_tune(self, epochs, base_lr, freeze_epochs, lr_mult, pct_start, div, **kwargs)
-    self.freeze()
-    frozen = _found_lr(self, 'base_lr', 2e-3, lr_find_kwargs, 'fine_tune (frozen)')
-    results = [self.lr_find_result]
-    self.fit_one_cycle(freeze_epochs, slice(frozen), pct_start=0.99, **kwargs)
-    self.unfreeze()
-    lrs = unfrozen_rules[unfrozen_rule](self, frozen, lr_mult, lr_find_kwargs)
-    self.lr_find_results = results + [self.lr_find_result] if self.lr_find_result is not results[0] else results
-    self.fit_one_cycle(epochs, lrs, pct_start=pct_start, div=div, **kwargs)
-
-_fine_tune.__signature__,_fine_tune.fastai_method = _with_lr_find_kwargs(inspect.signature(_fastai_fine_tune)),_fastai_fine_tune
-Learner.fine_tune = _fine_tune
+_fronts = dict(fit_one_cycle=lambda: _with_find('fit_one_cycle', 'lr_max'), fine_tune=lambda: _with_find('fine_tune', 'base_lr', Learner.freeze),
+               fit=lambda: _refusing_find('fit', 'lr'), fit_flat_cos=lambda: _refusing_find('fit_flat_cos', 'lr'),
+               fit_sgdr=lambda: _refusing_find('fit_sgdr', 'lr_max'))
+for _name,_front in _fronts.items():
+    if not hasattr(getattr(Learner, _name), 'fastai_method'): setattr(Learner, _name, _front())
 
 # %% ../nbs/11_train.ipynb #11train-007c
 find_when = ('every', 'first', 'unfreeze') # `FindLR(when=...)`: at which fits the range test runs
@@ -158,15 +135,11 @@ class FindLR(Callback):
     def _find(self, learn, scheds):
         "The range test; `factor` from this fit's peak to its suggestion (`None` without a clear valley)"
         peak = _peak(scheds[0].scheds['lr']) if scheds else learn.opt.hypers[-1]['lr']
-        n_epoch = learn.n_epoch
-        with learn.removed_cbs(scheds + [self]): res = learn.lr_find(**{'show_plot': False, **self.lr_find_kwargs})
-        learn.n_epoch,learn.lr_find_result = n_epoch,res
-        self.results.append(res)
-        clear = len(res) and not res.no_clear_valley
-        self.factor = float(res[0])/peak if clear else None
-        if rank() != 0: return
-        if clear: learn.logger(f"lr_find: this fit trains at {float(res[0]):.3g} ({res._fields[0]}): its learning rates times {self.factor:.3g}")
-        else: learn.logger(f"lr_find: no clear valley (see learn.lr_find_result.notes): this fit keeps its learning rate {peak:.3g}")
+        wd = [h['wd'] for h in learn.opt.hypers] if all('wd' in h for h in learn.opt.hypers) else None # the fit's own
+        with learn.removed_cbs(scheds + [self]):
+            lr = find_lr(learn, 'this fit trains at ', f"this fit keeps its learning rate {peak:.3g}", self.lr_find_kwargs, wd=wd)
+        self.results.append(learn.recorder.suggested_lrs)
+        self.factor = None if lr is None else lr/peak
 
     def _put_back(self):
         "The schedules as the fit's call built them"

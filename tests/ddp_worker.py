@@ -4,7 +4,8 @@
 
 SCENARIO: 'ddp' (model wrapped in DistributedDataParallel, each rank its own shard), 'blowup' (the same, rank 1's inputs
 scaled so that its loss explodes much earlier), 'distrib_ctx' (fastai's `learn.distrib_ctx()`), 'findlr' (the 'ddp' learner trained
-by `fit_one_cycle` with the `FindLR` callback), 'trial' and 'trial_blowup' (`lr_find(trial=...)` on the 'ddp' and 'blowup' learners).
+by `fit_one_cycle` with the `FindLR` callback), 'trial' and 'trial_blowup' (`trial_lrs` on the 'ddp' and 'blowup' learners), 'trial_ctx' (`lr_find` then `trial_lrs` inside
+`learn.distrib_ctx()`).
 FINDER: 'ours' or 'fastai'."""
 import json, os, sys, warnings
 warnings.filterwarnings('ignore')
@@ -36,7 +37,7 @@ def shard(seed, scale=1.):
 
 set_seed(0)  # the same initial weights on every rank
 model = nn.Sequential(nn.Linear(3, 16), nn.ReLU(), nn.Linear(16, 1))
-if scenario == 'distrib_ctx':
+if scenario in ('distrib_ctx', 'trial_ctx'):
     from fastai.distributed import DistributedDL
     def _broadcast_on_cpu(self, t, rank):  # fastai's uses .cuda(), which fails on CPU: the test harness works around it
         t = torch.LongTensor(t); dist.broadcast(t, rank); return t.tolist()
@@ -74,13 +75,17 @@ try:
     else:
         kwargs = dict(num_it=60, end_lr=10., show_plot=False)
         if scenario == 'experiments': kwargs.update(steps_per_lr=2, valid_every=3, valid_batches=2)
-        if scenario.startswith('trial'): # 'trial_blowup': its last candidate, 1e30, diverges
-            kwargs.update(trial=dict(n_steps=30, valid_batches=2, candidates=[1e-4, 1e-2, 1e30 if scenario == 'trial_blowup' else 1.]))
+        trials = None # 'trial_blowup': its last candidate, 1e30, diverges
+        if scenario.startswith('trial'): trials = dict(n_steps=30, valid_batches=2, candidates=[1e-4, 1e-2, 1e30 if scenario == 'trial_blowup' else 1.])
+        def find():
+            res = learn.lr_find(**kwargs)
+            if trials: learn.trial_lrs(res, **trials)
+            return res
         with learn.no_logging(), learn.no_bar():
-            if scenario == 'distrib_ctx':
-                with learn.distrib_ctx(sync_bn=False): res = learn.lr_find(**kwargs)
+            if scenario in ('distrib_ctx', 'trial_ctx'):
+                with learn.distrib_ctx(sync_bn=False): res = find()
             elif finder == 'fastai': res = FASTAI_LR_FIND(learn, **kwargs)
-            else: res = learn.lr_find(**kwargs)
+            else: res = find()
         result['suggestions'] = [float(v) for v in res]
         result['losses'] = [float(l) for l in learn.recorder.losses]
         result['lrs'] = [float(l) for l in learn.recorder.lrs]

@@ -1,5 +1,5 @@
 "Small learners and callbacks shared by the tests (CPU, seconds each)."
-import contextlib
+import contextlib, types
 import torch
 from torch import nn
 from fastai.callback.core import Callback
@@ -61,12 +61,13 @@ class NaNAt(Callback):
 
 
 class RaiseAt(Callback):
-    "Raise `exc` at training batch `k` (after the optimizer step, so the weights have moved)"
+    """Raise `exc` at training batch `k` (after the optimizer step, so the weights have moved), counting across fits: the count lives
+    in a namespace object, which a short fit's snapshot keeps by reference (it puts back a callback's own attributes, lists and tensors)"""
     order = 0
-    def __init__(self, k, exc): self.k, self.exc, self.seen = k, exc, 0
+    def __init__(self, k, exc): self.k, self.exc, self.count = k, exc, types.SimpleNamespace(seen=0)
     def after_step(self):
-        self.seen += 1
-        if self.seen >= self.k: raise self.exc
+        self.count.seen += 1
+        if self.count.seen >= self.k: raise self.exc
 
 
 def quiet(learn):

@@ -68,13 +68,12 @@ def test_the_held_out_figures_of_the_readme(runs):
 def test_the_fine_tuning_benchmark_chose_the_shipped_rule_and_its_held_out_figures():
     "benchmarks/fine_tune.py: the second-phase rule chosen in every fold is the one `fine_tune(base_lr='find')` ships, and the README's figures"
     import fine_tune as ft
-    import lrfinder_cb.train
     runs = ft.load()
     assert len(runs) == (len(ft.DESIGN) + len(ft.HELD_OUT))*5
     design = [r for r in runs if r.group != 'heldout_ft']
     held = [r for r in runs if r.group == 'heldout_ft']
     chosen, _, everything = ft.cross_validated_rule(design)
-    assert set(chosen.values()) == {everything} == {lrfinder_cb.train.unfrozen_rule} == {'frozen'}
+    assert set(chosen.values()) == {everything} == {ft.SHIPPED} == {'frozen'}
     def figures(rs, method):
         s = cv.stats(ft.per_config(rs, [r.methods[method] for r in rs]).values())
         return round(s['median'], 2), round(s['worst'], 2)

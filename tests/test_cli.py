@@ -232,7 +232,7 @@ def test_train_flag_trains_as_fit_one_cycle_find_and_saves_the_model(tmp_path):
     with learn.no_bar(), learn.no_logging(), warnings.catch_warnings():
         warnings.simplefilter('ignore')
         learn.fit_one_cycle(2, lr_max='find')
-    lr = learn.lr_find_result.between
+    lr = learn.recorder.suggested_lrs.between
     assert f"lr-find: training 2 epochs of fit_one_cycle at lr_max={lr:.3g} (between)" in out.stdout
     assert 'the trained model saved to m.pth' in out.stdout
     train = json.loads((tmp_path/'r.json').read_text())['train']
@@ -272,7 +272,7 @@ def test_a_learner_that_fails_in_training_is_one_line_with_a_hint(tmp_path):
 
 @pytest.mark.skipif(LR_FIND is None, reason="the package is not installed (pip install -e .)")
 def test_trial_flag_prints_the_trials_saves_them_and_trains_at_their_pick(tmp_path):
-    "`--trial` is `lr_find(trial=True)`: the same trials as the Python call, printed, in the JSON and the plot; `--train` trains at the pick"
+    "`--trial` is `learn.trial_lrs(res)`: the same trials as the Python call, printed, in the JSON and the plot; `--train` trains at the pick"
     import warnings
     from lrfinder_cb.cli import demo_learner
     out = run(['--demo', '--trial', '--train', '1', '--json', 'r.json', '--out', 'lr.png'], tmp_path)
@@ -280,7 +280,8 @@ def test_trial_flag_prints_the_trials_saves_them_and_trains_at_their_pick(tmp_pa
     learn = demo_learner(0)
     with learn.no_bar(), warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        res = learn.lr_find(show_plot=False, trial=True)
+        res = learn.lr_find(show_plot=False)
+        learn.trial_lrs(res)
     data = json.loads((tmp_path/'r.json').read_text())
     assert data['trial']['lrs'] == res.trial.lrs and data['trial']['lr'] == res.trial.lr
     assert data['trial']['losses'] == pytest.approx(res.trial.losses, rel=1e-4)

@@ -77,9 +77,11 @@ def test_findlr_gives_every_rank_the_same_learning_rate(tmp_path):
     for r in results[1:]: assert (r['found'], r['peak'], r['weights']) == (first['found'], first['peak'], first['weights'])
 
 
-@pytest.mark.parametrize('scenario', ['trial', 'trial_blowup'])
+@pytest.mark.parametrize('scenario', ['trial', 'trial_blowup', 'trial_ctx'])
 def test_trials_agree_across_ranks(tmp_path, scenario):
-    "Every rank scores the ranks' mean: the same losses and the same pick; a diverging trial stops on every rank at once (no hang)"
+    """Every rank scores the ranks' mean: the same losses and the same pick; a diverging trial stops on every rank at once (no hang);
+    inside `distrib_ctx()` the trials are scored while the model is still wrapped"""
+    if scenario == 'trial_ctx': pytest.importorskip('accelerate')
     results = run_ranks(scenario, 'ours', tmp_path)
     assert results is not None, "the trials hung"
     assert_one_curve(results)

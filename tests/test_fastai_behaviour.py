@@ -30,7 +30,7 @@ def test_callback_in_fit_records_schedule_and_restores(tmp_path):
     rec = learn.recorder.lr_find_record
     if len(lrs) < 100: assert rec.stop_reason in ('diverged', 'non_finite')
     np.testing.assert_allclose(lrs, [1e-7*(10/1e-7)**(i/100) for i in range(len(lrs))], rtol=1e-12)
-    assert all(len(v) == 1 for v in learn.recorder.values)   # no validation: train loss only
+    assert getattr(learn.recorder, 'values', []) == []        # the recorder's history as before the range test (none yet)
     assert_same_weights(before, weights(learn))
     assert fresh_state(learn) == []                             # an optimizer with empty state, as fastai leaves
 

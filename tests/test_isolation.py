@@ -1,7 +1,7 @@
 """lr_find leaves no trace and composes with real fastai pipelines (issue 3).
 
 Each check runs on ours; where fastai's own lr_find falls short, the same check is run on it and must fail."""
-import math, os, random, stat, warnings
+import math, os, random, stat, types, warnings
 import numpy as np
 import pytest
 import torch
@@ -50,14 +50,18 @@ class Noise(Callback):
 
 
 class Probe(Callback):
-    "Record, for every training batch, the learning rate and momentum in use and the loss"
+    """Record, for every training batch, the learning rate and momentum in use and the loss (in a namespace object: a short fit
+    puts back a callback's own attributes and lists, and keeps other objects by reference)"""
     order = 62
-    def __init__(self): self.lrs, self.moms, self.losses, self.saw_lr_finder = [], [], [], None
-    def before_fit(self): self.saw_lr_finder = hasattr(self.learn, 'lr_finder')
+    def __init__(self): self.log = types.SimpleNamespace(lrs=[], moms=[], losses=[], saw_lr_finder=None)
+    def __getattr__(self, name):
+        if name in ('lrs', 'moms', 'losses', 'saw_lr_finder'): return getattr(self.__dict__['log'], name)
+        return super().__getattr__(name)
+    def before_fit(self): self.log.saw_lr_finder = hasattr(self.learn, 'lr_finder')
     def after_loss(self):
         if not self.training: return
-        self.lrs.append(self.opt.hypers[-1]['lr']); self.moms.append(self.opt.hypers[-1].get('mom'))
-        self.losses.append(self.learn.loss.item())
+        self.log.lrs.append(self.opt.hypers[-1]['lr']); self.log.moms.append(self.opt.hypers[-1].get('mom'))
+        self.log.losses.append(self.learn.loss.item())
 
 
 # --- Leave no trace -----------------------------------------------------------------------------------------------
@@ -240,10 +244,12 @@ def test_gradient_accumulation_counts_optimizer_steps(tmp_path, theirs):
 class SkipSteps(Callback):
     "Cancel every third optimizer step, as `MixedPrecision` does after a gradient overflow"
     order = 10
-    def __init__(self): self.batches, self.skipped = 0, 0
+    def __init__(self): self.count = types.SimpleNamespace(batches=0, skipped=0) # kept by reference through a short fit
     def before_step(self):
-        self.batches += 1
-        if self.batches % 3 == 0: self.skipped += 1; raise CancelStepException()
+        self.count.batches += 1
+        if self.count.batches % 3 == 0:
+            self.count.skipped += 1
+            raise CancelStepException()
 
 
 def check_skipped_steps(run, tmp_path):
@@ -251,7 +257,7 @@ def check_skipped_steps(run, tmp_path):
     learn = regression_learner(tmp_path, cbs=[skipper, probe])
     run(learn, num_it=30, stop_div=False, end_lr=1e-1)
     n_points = len(learn.recorder.lrs)
-    assert n_points == skipper.batches - skipper.skipped, "a point was recorded for a step that did not happen"
+    assert n_points == skipper.count.batches - skipper.count.skipped, "a point was recorded for a step that did not happen"
     assert n_points == 30
     np.testing.assert_allclose(learn.recorder.lrs, [1e-7*(1e-1/1e-7)**(i/30) for i in range(30)], rtol=1e-12)
 

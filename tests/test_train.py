@@ -1,6 +1,6 @@
-"""Find, then train (issue 18, the one-call forms): `fit_one_cycle(n, lr_max='find')` and its siblings train exactly as `lr_find()`
-followed by the same call with the suggestion; `fine_tune(n, base_lr='find')` as the explicit two range tests and two phases; bad input
-is a clear error that leaves the learner unchanged."""
+"""Find, then train: `fit_one_cycle(n, lr_max='find')` trains exactly as `lr_find()` with the call's callbacks and weight decay, followed
+by the same call with the suggestion; `fine_tune(n, base_lr='find')` as `lr_find()` on the frozen model then fastai's `fine_tune`; `FindLR`
+on any call; bad input is a clear error that leaves the learner unchanged."""
 import warnings
 import numpy as np
 import pytest
@@ -26,6 +26,7 @@ def run(learn, method, *args, **kwargs):
 
 
 CALLS = dict(fit_one_cycle='lr_max', fit_flat_cos='lr', fit='lr', fit_sgdr='lr_max') # each call and its learning-rate argument
+FINDING = ['fit_one_cycle'] # the calls whose learning rate takes 'find'; the others take `cbs=FindLR()`
 
 
 def explicit_calls(method, args, path):
@@ -36,7 +37,7 @@ def explicit_calls(method, args, path):
     return found, weights(learn)
 
 
-@pytest.mark.parametrize('method', CALLS)
+@pytest.mark.parametrize('method', FINDING)
 def test_find_then_train_is_lr_find_then_the_same_call(method, tmp_path):
     arg = CALLS[method]
     args = (1, 1) if method == 'fit_sgdr' else (2,)
@@ -44,7 +45,7 @@ def test_find_then_train_is_lr_find_then_the_same_call(method, tmp_path):
     peak = PeakLR()
     one.add_cb(peak)
     run(one, method, *args, **{arg: 'find'})
-    res = one.lr_find_result
+    res = one.recorder.suggested_lrs
     assert not res.no_clear_valley
     assert peak.peak == pytest.approx(res.between, rel=1e-6), "trained at the suggestion"
     found, trained = explicit_calls(method, args, tmp_path)
@@ -60,8 +61,8 @@ def test_the_learning_rate_is_said_once_and_lr_find_kwargs_reach_the_range_test(
         warnings.simplefilter('ignore', LRFinderWarning)
         learn.fit_one_cycle(1, lr_max='find', lr_find_kwargs=dict(num_it=60, end_lr=1.))
     said = [l for l in lines if isinstance(l, str) and l.startswith('lr_find:')]
-    assert said == [f"lr_find: fit_one_cycle trains at lr_max={learn.lr_find_result.between:.3g} (between)"]
-    rec = learn.lr_find_result.record
+    assert said == [f"lr_find: fit_one_cycle trains at lr_max={learn.recorder.suggested_lrs.between:.3g} (between)"]
+    rec = learn.recorder.suggested_lrs.record
     assert rec.num_it == 60 and rec.end_lr == 1.
 
 
@@ -73,36 +74,15 @@ def two_groups(path, seed=0):
 
 
 def test_fine_tune_find_is_lr_find_then_fastais_fine_tune(tmp_path):
-    "The shipped second-phase rule ('frozen', chosen by benchmarks/fine_tune.py): one range test on the frozen model, then fastai's fine_tune"
-    import lrfinder_cb.train
-    assert lrfinder_cb.train.unfrozen_rule == 'frozen'
+    "One range test on the frozen model (the rule benchmarks/fine_tune.py chose), then fastai's own fine_tune at its suggestion"
     one = two_groups(tmp_path)
     run(one, 'fine_tune', 1, base_lr='find', freeze_epochs=1)
-    frozen, = one.lr_find_results
+    frozen = one.recorder.suggested_lrs
     two = two_groups(tmp_path)
     two.freeze()
     found = run(two, 'lr_find', show_plot=False)
     with quiet(two): type(two).fine_tune.fastai_method(two, 1, base_lr=found.between, freeze_epochs=1)
     assert found.between == frozen.between
-    assert_same_weights(weights(one), weights(two))
-
-
-def test_fine_tune_find_with_the_spread_rule_is_two_range_tests_and_two_phases(tmp_path, monkeypatch):
-    import lrfinder_cb.train
-    monkeypatch.setattr(lrfinder_cb.train, 'unfrozen_rule', 'spread')
-    one = two_groups(tmp_path)
-    run(one, 'fine_tune', 1, base_lr='find', freeze_epochs=1)
-    frozen, unfrozen = one.lr_find_results
-    two = two_groups(tmp_path)
-    with quiet(two), warnings.catch_warnings():
-        warnings.simplefilter('ignore', LRFinderWarning)
-        two.freeze()
-        first = two.lr_find(show_plot=False)
-        two.fit_one_cycle(1, slice(first.between), pct_start=0.99)
-        two.unfreeze()
-        second = two.lr_find(show_plot=False)
-        two.fit_one_cycle(1, slice(second.between/100, second.between), pct_start=0.3, div=5.)
-    assert (first.between, second.between) == (frozen.between, unfrozen.between)
     assert_same_weights(weights(one), weights(two))
 
 
@@ -113,17 +93,19 @@ def test_no_clear_valley_trains_as_fastai_would_and_says_so(tmp_path):
     learn.logger = lines.append
     with learn.no_bar(), warnings.catch_warnings():
         warnings.simplefilter('ignore', LRFinderWarning)
-        learn.fit_flat_cos(1, lr='find')
-    assert learn.lr_find_result.no_clear_valley
-    assert any(isinstance(l, str) and l.startswith('lr_find: no clear valley') and "lr=None, as without 'find'" in l for l in lines)
+        learn.fit_one_cycle(1, lr_max='find')
+    assert learn.recorder.suggested_lrs.no_clear_valley
+    assert any(isinstance(l, str) and l.startswith('lr_find: no clear valley') and "lr_max=None, as without 'find'" in l for l in lines)
 
 
 def test_bad_input_is_a_clear_error_and_changes_nothing(tmp_path):
     learn = demo_learner(0, path=tmp_path)
     before = weights(learn)
     with pytest.raises(ValueError, match=r"lr_max='fnd': pass a number, a slice, None, or 'find'"): learn.fit_one_cycle(1, lr_max='fnd')
-    with pytest.raises(ValueError, match="lr_find_kwargs are for the range test"): learn.fit(1, 1e-3, lr_find_kwargs={})
-    with pytest.raises(ValueError, match="lr_find_kwargs must be a dict"): learn.fit(1, 'find', lr_find_kwargs=[1])
+    with pytest.raises(ValueError, match="lr_find_kwargs are for the range test"): learn.fit_one_cycle(1, 1e-3, lr_find_kwargs={})
+    with pytest.raises(ValueError, match="lr_find_kwargs must be a dict"): learn.fit_one_cycle(1, 'find', lr_find_kwargs=[1])
+    for method in set(CALLS) - set(FINDING): # 'find' only where fastai users expect it; elsewhere the error names the replacement
+        with pytest.raises(ValueError, match=r"add cbs=FindLR\(\) to the call"): getattr(learn, method)(1, **{CALLS[method]: 'find'})
     learn.dls.train.n = 0 # no training data: the range test says so, before anything moves
     with pytest.raises(ValueError), quiet(learn): learn.fit_one_cycle(1, lr_max='find')
     assert_same_weights(before, weights(learn))
@@ -139,7 +121,7 @@ def test_numbers_slices_and_per_group_arrays_go_to_fastai_untouched(tmp_path):
         assert_same_weights(weights(ours), weights(theirs))
     learn = two_groups(tmp_path)
     run(learn, 'fine_tune', 1, base_lr=np.float64(1e-3))
-    assert not hasattr(learn, 'lr_find_result')
+    assert getattr(learn.recorder, 'suggested_lrs', None) is None
 
 
 # ---------- FindLR: the callback for pipelines whose training call cannot change ----------
@@ -163,7 +145,7 @@ def test_findlr_trains_the_call_as_lr_find_then_the_call_with_the_suggestion(met
     one.add_cb(peak)
     run(one, method, *args, **{arg: 1e-4}, cbs=finder) # the call's own peak, 1e-4, far from the suggestion
     res, = finder.results
-    assert one.lr_find_result is res and not res.no_clear_valley
+    assert one.recorder.suggested_lrs is res and not res.no_clear_valley
     assert peak.peak == pytest.approx(res.between, rel=1e-9), "trained at the suggestion (read from the optimizer)"
     found, trained = explicit_calls(method, args, tmp_path)
     assert found.between == res.between
@@ -171,19 +153,20 @@ def test_findlr_trains_the_call_as_lr_find_then_the_call_with_the_suggestion(met
     assert not any(isinstance(cb, FindLR) for cb in one.cbs), "the fit's callbacks are gone with the fit"
 
 
-@pytest.mark.parametrize('when', ['first', 'every'])
-def test_findlr_on_the_learner_under_fine_tune_is_fine_tune_find(when, tmp_path, monkeypatch):
-    "FindLR() under fine_tune is fine_tune(base_lr='find'); FindLR(when='every') is its 'spread' rule, a second range test after unfreeze()"
-    import lrfinder_cb.train
+def test_findlr_on_the_learner_under_fine_tune_is_fine_tune_find(tmp_path):
+    "FindLR() under fine_tune is fine_tune(base_lr='find'); FindLR(when='every') adds a second range test after unfreeze()"
     one = two_groups(tmp_path)
-    finder = FindLR(when=when)
+    finder = FindLR()
     one.add_cb(finder)
     run(one, 'fine_tune', 1, freeze_epochs=1) # the pipeline's call: fastai's default base_lr
-    if when == 'every': monkeypatch.setattr(lrfinder_cb.train, 'unfrozen_rule', 'spread')
     two = two_groups(tmp_path)
     run(two, 'fine_tune', 1, base_lr='find', freeze_epochs=1)
-    assert [r.between for r in finder.results] == [r.between for r in two.lr_find_results]
+    assert [r.between for r in finder.results] == [two.recorder.suggested_lrs.between]
     assert_close_weights(weights(one), weights(two))
+    every = two_groups(tmp_path)
+    finder = FindLR(when='every')
+    run(every, 'fine_tune', 1, freeze_epochs=1, cbs=finder)
+    assert len(finder.results) == 2 and finder.results[1].between != finder.results[0].between
 
 
 def test_findlr_when_first_scales_later_fits_alike_and_when_unfreeze_waits(tmp_path):
@@ -238,7 +221,7 @@ def test_findlr_leaves_a_range_test_alone_and_keeps_the_learning_rate_without_a_
     with learn.no_bar(), warnings.catch_warnings():
         warnings.simplefilter('ignore', LRFinderWarning)
         learn.fit_flat_cos(1, lr=3e-4, cbs=[FindLR(), peak])
-    assert learn.lr_find_result.no_clear_valley
+    assert learn.recorder.suggested_lrs.no_clear_valley
     assert peak.peak == pytest.approx(3e-4)
     assert any(isinstance(l, str) and l.startswith('lr_find: no clear valley') and 'keeps its learning rate 0.0003' in l for l in lines)
 
@@ -257,17 +240,21 @@ def test_findlr_bad_input_is_a_clear_error_and_changes_nothing(tmp_path):
     assert not any(isinstance(cb, FindLR) for cb in learn.cbs)
 
 
-def test_find_with_trials_trains_at_the_trials_pick_and_says_so(tmp_path):
-    "lr_find_kwargs=dict(trial=...): the training call trains at `res.trial.lr` (read from the optimizer), and the line says why"
-    learn = demo_learner(0, path=tmp_path)
-    peak, lines = PeakLR(), []
-    learn.add_cb(peak)
-    learn.logger = lines.append
-    with learn.no_bar(), warnings.catch_warnings():
-        warnings.simplefilter('ignore', LRFinderWarning)
-        learn.fit_one_cycle(1, lr_max='find', lr_find_kwargs=dict(trial=dict(candidates=[0.1])))
-    res = learn.lr_find_result
-    assert res.trial is not None and res.trial.clear and res.trial.lr == 0.1, "on the demo, 0.1 beats the suggestion (0.05) after 50 steps"
-    assert peak.peak == pytest.approx(res.trial.lr, rel=1e-6), "trained at the trials' pick"
-    said = [l for l in lines if isinstance(l, str) and l.startswith('lr_find:')]
-    assert said == [f"lr_find: fit_one_cycle trains at lr_max={res.trial.lr:.3g} (trials: {res.trial.verdict})"]
+@pytest.mark.parametrize('extra', ['GradientClip', 'wd', 'GradientAccumulation'])
+def test_find_tests_what_the_call_trains(extra, tmp_path):
+    "`fit_one_cycle(n, lr_max='find', cbs=..., wd=...)`: the range test runs with the call's callbacks and weight decay (fastai #893)"
+    from fastai.callback.training import GradientClip
+    call = dict(GradientClip=lambda: dict(cbs=GradientClip(0.1)), wd=lambda: dict(wd=0.3),
+                GradientAccumulation=lambda: dict(cbs=GradientAccumulation(n_acc=64)))[extra]
+    one = regression_learner(tmp_path, bs=16)
+    run(one, 'fit_one_cycle', 1, lr_max='find', **call())
+    res = one.recorder.suggested_lrs
+    two = regression_learner(tmp_path, bs=16)
+    found = run(two, 'lr_find', show_plot=False, **call())
+    run(two, 'fit_one_cycle', 1, lr_max=found.between, **call())
+    assert found.between == res.between and found.record.losses == res.record.losses
+    assert_same_weights(weights(one), weights(two))
+    bare = run(regression_learner(tmp_path, bs=16), 'lr_find', show_plot=False)
+    assert bare.record.losses != res.record.losses, "without the call's settings the range test measures another training"
+    if extra == 'GradientAccumulation': assert res.record.effective_batch_size == 64, "the range test stepped once in 4 batches"
+    if extra == 'wd': assert one.opt.hypers[-1]['wd'] == 0.3

@@ -30,23 +30,23 @@ def test_a_trial_trains_as_fastais_own_call(tmp_path, recipe):
     assert res.losses[0] == pytest.approx(float(fastai.validate()[0]), rel=1e-5)
 
 
-def test_trial_true_is_lr_find_then_trial_lrs(tmp_path):
-    one = demo_learner(0, path=tmp_path)
-    with quiet(one): res = one.lr_find(show_plot=False, trial=dict(n_steps=10))
-    two = demo_learner(0, path=tmp_path)
-    with quiet(two):
-        plain = two.lr_find(show_plot=False)
-        separate = two.trial_lrs(plain, n_steps=10)
-    assert res.trial.lrs == separate.lrs and res.trial.losses == separate.losses and res.trial.lr == separate.lr
-    assert plain.trial is separate and two.recorder.suggested_lrs.trial is separate
+def test_trials_are_their_own_call(tmp_path):
+    "`lr_find` knows nothing of trials: `trial=` names the call that replaced it; `trial_lrs` keeps its result on the range test's"
+    learn = demo_learner(0, path=tmp_path)
+    with pytest.raises(TypeError, match=r"call learn.trial_lrs\(res\)"): learn.lr_find(show_plot=False, trial=True)
+    with quiet(learn):
+        plain = learn.lr_find(show_plot=False)
+        separate = learn.trial_lrs(plain, n_steps=10)
+    assert plain.trial is separate and learn.recorder.suggested_lrs.trial is separate
 
 
 def test_gradient_accumulation_counts_optimizer_steps(tmp_path):
     "Under `GradientAccumulation`, `n_steps` counts optimizer steps, not batches"
     class Steps(Callback):
+        fits = [] # on the class: each trial puts back its callbacks' own state
         def before_fit(self): self.fits.append(0)
         def after_step(self): self.fits[-1] += 1
-    steps = Steps(); steps.fits = []
+    steps = Steps()
     learn = regression_learner(tmp_path, cbs=[GradientAccumulation(n_acc=48), steps]) # bs 16: 3 batches a step
     with quiet(learn), pytest.warns(LRFinderWarning, match='only 4 points'): res = learn.lr_find(num_it=10, show_plot=False)
     steps.fits.clear()
@@ -79,7 +79,9 @@ def test_logging_and_tracking_callbacks_stay_quiet_and_nothing_is_written(tmp_pa
     monkeypatch.setattr(torch, 'save', lambda *a, **k: saved.append(a))
     learn = demo_learner(0, path=tmp_path).add_cbs([CSVLogger(), SaveModelCallback(fname='best')])
     monkeypatch.setattr(learn, 'save', lambda *a, **k: saved.append(a))
-    with quiet(learn): res = learn.lr_find(show_plot=False, trial=dict(n_steps=30)) # 30 steps: over an epoch (22 batches)
+    with quiet(learn):
+        res = learn.lr_find(show_plot=False)
+        learn.trial_lrs(res, n_steps=30) # 30 steps: over an epoch (22 batches)
     assert res.trial is not None and len(res.trial.losses) == 3
     assert saved == [] and os.listdir(tmp_path) == []
     assert all(cb.run for cb in learn.cbs)
@@ -92,7 +94,9 @@ def test_real_learners(tmp_path, make):
     with quiet(alone): alone.fit(1, 1e-3)
     learn = make(tmp_path)
     before = weights(learn)
-    with quiet(learn): res = learn.lr_find(num_it=15, show_plot=False, trial=dict(n_steps=5, candidates=[1e-4, 1e-3, 1e-2]))
+    with quiet(learn):
+        res = learn.lr_find(num_it=15, show_plot=False)
+        learn.trial_lrs(res, n_steps=5, candidates=[1e-4, 1e-3, 1e-2])
     assert_same_weights(before, weights(learn))
     assert res.trial is not None and res.trial.lr in res.trial.lrs and all(len(c) == 5 for c in res.trial.curves)
     with quiet(learn): learn.fit(1, 1e-3)
@@ -104,7 +108,8 @@ def test_plot_on_given_axes_and_a_diverged_candidate(tmp_path):
     import matplotlib.pyplot as plt
     learn = regression_learner(tmp_path)
     with quiet(learn), pytest.warns(LRFinderWarning, match='no clear valley'):
-        res = learn.lr_find(num_it=30, show_plot=False, trial=dict(n_steps=10, candidates=[1e-3, 1e-1, 1e2, 1e30]))
+        res = learn.lr_find(num_it=30, show_plot=False)
+        learn.trial_lrs(res, n_steps=10, candidates=[1e-3, 1e-1, 1e2, 1e30])
     assert res.trial.losses[res.trial.lrs.index(1e30)] == math.inf and res.trial.lr not in (1e2, 1e30)
     fig, ax = plt.subplots()
     assert learn.recorder.plot_lr_find(ax=ax) is fig and len(fig.axes) == 1 # the caller's axes: the candidates only, as lines
