@@ -1,6 +1,7 @@
 """The test command: `nox` runs every supported dependency stack, each in a fresh virtual environment installed with pip.
 
-- newest: what `pip install lrfinder_cb` resolves to today (newest fastai, fastcore 2, torch within this machine's cap), plus test tools;
+- newest: what `pip install lrfinder_cb` resolves to today (newest fastai, fastcore 2, torch within this machine's cap), plus test tools
+          and fastai's loggers (TensorBoard, W&B in disabled mode);
           pytest, which also runs every notebook (tests/test_notebooks.py, as nbdev_test would: nbdev 2 cannot import under fastcore 2).
 - oldest: the lowest version of every dependency pyproject.toml declares (`>=` read as `==`); pytest and the notebooks as above.
 - nbdev:  the nbdev 2 development stack; fails if `nbdev_clean` or `nbdev_export` would change tracked files, then runs
@@ -43,7 +44,7 @@ def show_stack(session):
 
 @nox.session
 def newest(session):
-    session.install('--upgrade', '-e', '.[test]')
+    session.install('--upgrade', '-e', '.[test,loggers]')
     show_stack(session)
     session.run('pytest', *session.posargs, env=ENV)
 

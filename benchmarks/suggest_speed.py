@@ -2,7 +2,7 @@
 
     python benchmarks/suggest_speed.py [--sizes 1000 10000 100000] [--repeats 5] [--lr-find-steps 100000]
 
-Curves are `synthetic_curve(n, noise=0.05)` records that run the full `n` steps. Times are the median of `--repeats` calls, after one warm-up call, each smoothing from scratch (the one-curve cache emptied);
+Curves are `synthetic_curve(n, noise=0.05)` records that run the full `n` steps. Times are the median of `--repeats` calls, after one warm-up call, each smoothing from scratch (`suggest` smooths each curve once);
 peak memory is the largest block `tracemalloc` sees during one call. fastai's `valley` is pure-Python O(n^2) and is timed only up to 10,000 steps.
 `--lr-find-steps` also runs one full `lr_find(num_it=...)` on a tiny model and reports its time and the growth of the process's peak RSS.
 """
@@ -13,7 +13,7 @@ from torch import nn
 from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader
 from fastai.learner import Learner
-import lrfinder_cb, lrfinder_cb.core  # noqa: F401
+import lrfinder_cb  # noqa: F401
 from lrfinder_cb.learner import fastai_finder
 from lrfinder_cb.all import LRFinderRecord, suggest, between, edge, valley, slide, minimum, steep
 from lrfinder_cb.suggest import synthetic_curve
@@ -25,16 +25,7 @@ def record(n):
     return rec
 
 
-def cold(f):
-    "`f`, with the one-curve cache of `zero_lag_smooth` emptied first: every call smooths from scratch"
-    def call():
-        lrfinder_cb.core._last_smooth[:] = [None, None]
-        return f()
-    return call
-
-
 def timed(f, repeats, memory=True):
-    f = cold(f)
     if repeats > 1: f()
     times = []
     for _ in range(repeats):

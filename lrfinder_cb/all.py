@@ -8,7 +8,8 @@ __all__ = ['LRFinderRecord', 'LRFinderWarning', 'SuggestedLRs', 'smooth_losses',
            'Snapshot', 'LRFinder', 'fastai_finder', 'plot_lr_find_bs', 'FindLR', 'TrialResult']
 
 # %% ../nbs/08_all.ipynb #08all-003
-from .core import LRFinderRecord, LRFinderWarning, SuggestedLRs, smooth_losses, zero_lag_smooth
+from .core import LRFinderRecord, LRFinderWarning, smooth_losses, zero_lag_smooth
+from .suggest import SuggestedLRs
 from .suggest import minimum, steep, valley, slide, edge, between, SuggestionMethod, suggest, prepare_curve, find_regions, safe_range
 from .plot import plot_lr_find
 from .snapshot import Snapshot
@@ -19,6 +20,6 @@ from .train import FindLR
 from .trial import TrialResult
 
 # %% ../nbs/08_all.ipynb #08all-004
-_all_ = ['LRFinderRecord', 'LRFinderWarning', 'SuggestedLRs', 'smooth_losses', 'zero_lag_smooth', 'minimum', 'steep', 'valley', 'slide', 'edge', 'between',
-         'SuggestionMethod', 'suggest', 'prepare_curve', 'find_regions', 'safe_range', 'Snapshot', 'LRFinder', 'fastai_finder', 'plot_lr_find_bs', 'FindLR',
-         'TrialResult']
+_all_ = ['LRFinderRecord', 'LRFinderWarning', 'SuggestedLRs', 'smooth_losses', 'zero_lag_smooth', 'minimum', 'steep', 'valley',
+         'slide', 'edge', 'between', 'SuggestionMethod', 'suggest', 'prepare_curve', 'find_regions', 'safe_range', 'Snapshot', 'LRFinder',
+         'fastai_finder', 'plot_lr_find_bs', 'FindLR', 'TrialResult']

@@ -14,7 +14,7 @@ from fastai.callback.progress import ProgressCallback
 from fastcore.basics import patch
 from fastprogress.fastprogress import progress_bar, ConsoleProgressBar, printing
 from .core import LRFinderRecord, lr_multiplier, warn
-from .snapshot import snapshot_modes
+from .store import snapshot_modes
 from .shortfit import ShortFit, positive_int, fixed_valid_batches
 from .suggest import suggest, default_suggest_funcs, check_suggest_funcs
 from .distributed import rank
@@ -40,7 +40,8 @@ def check_sweep(start_lr, end_lr, num_it) -> tuple:
     if isinstance(num_it, (bool, np.bool_)) or not isinstance(num_it, (int, np.integer)) or num_it < 1:
         raise ValueError(f"num_it ({num_it!r}) must be a whole number of optimizer steps, 1 or more")
     if len(start) > 1 and len(end) > 1 and len(start) != len(end):
-        raise ValueError(f"start_lr has {len(start)} values and end_lr {len(end)}: give one per parameter group in both, or a single end_lr")
+        raise ValueError(f"start_lr has {len(start)} values and end_lr {len(end)}: give one per parameter group in both, or a single "
+                         "end_lr")
     if np.any(end <= start if len(start) == len(end) else end[-1] <= start[-1]):
         raise ValueError(f"end_lr ({end_lr!r}) must be greater than start_lr ({start_lr!r})")
     if len(start) == len(end): return start, end/start
@@ -49,7 +50,8 @@ def check_sweep(start_lr, end_lr, num_it) -> tuple:
     return start, np.full(len(start), ratio)
 
 # %% ../nbs/04_callback.ipynb #04callback-012
-Recorder._stateattrs = (*Recorder._stateattrs, 'lr_find_record', 'suggested_lrs', 'lr_find_by_bs') # kept while the process runs, never pickled (export)
+# kept while the process runs, never pickled (export)
+Recorder._stateattrs = (*Recorder._stateattrs, 'lr_find_record', 'suggested_lrs', 'lr_find_by_bs')
 
 def publish(learn, record:LRFinderRecord, suggestions):
     "Put the curve and the suggestions where fastai users look for them: `learn.recorder` (left out of `learn.export()`, as fastai's `lrs`)"
@@ -154,7 +156,8 @@ def after_real_step(self:LRFinder, loss:torch.Tensor):
 @patch
 def _fixed_valid_batches(self:LRFinder) -> list:
     batches = fixed_valid_batches(self.dls, self.valid_batches)
-    if not batches: raise ValueError("valid_every needs validation batches, but `learn.dls.valid` has none: give it some, or drop valid_every")
+    if not batches: raise ValueError("valid_every needs validation batches, but `learn.dls.valid` has none: give it some, or drop "
+                                     "valid_every")
     return batches
 
 @patch

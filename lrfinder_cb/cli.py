@@ -4,74 +4,17 @@
 
 # %% ../nbs/07_cli.ipynb #07cli-001
 from __future__ import annotations
-import argparse, contextlib, importlib, importlib.util, json, math, os, sys, traceback, warnings
+import argparse, contextlib, json, math, os, re, sys, traceback, warnings
 from pathlib import Path
+from fastai.learner import Recorder, save_model
 import lrfinder_cb
-from typing import TYPE_CHECKING
-if TYPE_CHECKING: from fastai.learner import Learner # imported for real only where needed: the command starts fast
+from .core import LRFinderWarning
+from .rules import known_rules
+from .experiments import plot_lr_find_bs
+from .learners import demo_learner, make_learner, TargetError # also `lrfinder_cb.cli.demo_learner`, as the docs import it
 
 # %% auto #0
-__all__ = ['rule_names', 'plot_formats', 'demo_learner', 'TargetError', 'load_learner_factory', 'make_learner', 'check_args',
-           'in_flags', 'main']
-
-# %% ../nbs/07_cli.ipynb #07cli-005
-def demo_learner(seed:int=0, bs:int=64, hidden:int=64, path:str|Path|None=None) -> Learner:
-    "A small MLP on scikit-learn's bundled digits; the same `seed` gives the same data split, order and initial weights"
-    import torch
-    from torch import nn
-    from sklearn.datasets import load_digits
-    from fastai.data.core import DataLoaders
-    from fastai.data.load import DataLoader
-    from fastai.learner import Learner
-    from fastai.torch_core import default_device, set_seed
-    x,y = load_digits(return_X_y=True)
-    g = torch.Generator().manual_seed(seed)
-    idx = torch.randperm(len(x), generator=g)
-    x,y = torch.tensor(x/16., dtype=torch.float32)[idx],torch.tensor(y)[idx]
-    train,valid = list(zip(x[:1500], y[:1500])),list(zip(x[1500:], y[1500:]))
-    set_seed(seed) # fastai's DataLoader seeds its own shuffling RNG from Python's `random`
-    dls = DataLoaders(DataLoader(train, bs=bs, shuffle=True), DataLoader(valid, bs=bs), device=default_device())
-    model = nn.Sequential(nn.Linear(64, hidden), nn.ReLU(), nn.Linear(hidden, 10))
-    return Learner(dls, model, loss_func=nn.CrossEntropyLoss(), path=path or '.')
-
-# %% ../nbs/07_cli.ipynb #07cli-008
-class TargetError(Exception):
-    "A target given on the command line could not be turned into a `Learner`"
-
-def _load_module(where:str):
-    if where.endswith('.py') or Path(where).is_file():
-        path = Path(where)
-        if not path.is_file(): raise TargetError(f"no such file: {where}")
-        spec = importlib.util.spec_from_file_location(f"_lr_find_target_{path.stem}", path)
-        module = importlib.util.module_from_spec(spec)
-        sys.path.insert(0, str(path.resolve().parent))
-        try: spec.loader.exec_module(module)
-        finally: sys.path.pop(0)
-        return module
-    return importlib.import_module(where)
-
-def load_learner_factory(target:str):
-    "The function named by `target` ('file.py:function' or 'module:function')"
-    where,sep,name = target.rpartition(':')
-    if not sep or not where or not name.isidentifier():
-        raise TargetError(f"target {target!r} must look like path/to/file.py:make_learner or package.module:make_learner")
-    try: module = _load_module(where)
-    except TargetError: raise
-    except Exception as e: raise TargetError(f"could not import {where}: {type(e).__name__}: {e}") from e
-    factory = getattr(module, name, None)
-    if not callable(factory): raise TargetError(f"{where} has no function named {name!r}")
-    return factory
-
-def _a(word:str) -> str: return f"{'an' if word[:1].lower() in 'aeiou' else 'a'} {word}"
-
-def make_learner(target:str) -> Learner:
-    "Call the factory named by `target` and check that it returns a `Learner`"
-    from fastai.learner import Learner
-    factory = load_learner_factory(target)
-    try: learn = factory()
-    except Exception as e: raise TargetError(f"{target}() raised {type(e).__name__}: {e}") from e
-    if not isinstance(learn, Learner): raise TargetError(f"{target}() returned {_a(type(learn).__name__)}, not a fastai Learner")
-    return learn
+__all__ = ['rule_names', 'plot_formats', 'check_args', 'in_flags', 'main']
 
 # %% ../nbs/07_cli.ipynb #07cli-011
 rule_names = ('between', 'edge', 'valley', 'slide', 'minimum', 'steep') # `SuggestionMethod`'s rules, named without importing them
@@ -96,19 +39,22 @@ def _positive(text:str) -> float:
 def _batch_sizes(text:str) -> list:
     "An argparse type: comma-separated whole batch sizes, 1 or more"
     sizes = [_whole()(b.strip()) if b.strip().lstrip('-').isdigit() else None for b in text.split(',') if b.strip()]
-    if not sizes or None in sizes: raise argparse.ArgumentTypeError(f"must be comma-separated whole numbers, 1 or more, such as 32,64,128 (got {text!r})")
+    if not sizes or None in sizes: raise argparse.ArgumentTypeError("must be comma-separated whole numbers, 1 or more, such as 32,64,128 "
+                                                                    f"(got {text!r})")
     return sizes
 
 def _rule_list(text:str) -> list:
     names = [n.strip().lower() for n in text.split(',') if n.strip()]
     unknown = [n for n in names if n not in rule_names]
-    if unknown or not names: raise argparse.ArgumentTypeError(f"unknown rule {', '.join(unknown) or repr(text)}; choose among {', '.join(rule_names)}")
+    if unknown or not names: raise argparse.ArgumentTypeError(f"unknown rule {', '.join(unknown) or repr(text)}; choose among "
+                                                              f"{', '.join(rule_names)}")
     return names
 
 def _parser():
-    p = argparse.ArgumentParser(prog='lr-find', description="Run a learning-rate range test on a fastai Learner and print the suggested learning rates.",
-                                epilog="Exit status: 0 with suggestions; 3 when the curve shows no clear valley (no number to use, see the notes); "
-                                       "2 on a bad argument or target; 1 when the learner fails during the range test or the training (--train).")
+    p = argparse.ArgumentParser(prog='lr-find',
+        description="Run a learning-rate range test on a fastai Learner and print the suggested learning rates.",
+        epilog="Exit status: 0 with suggestions; 3 when the curve shows no clear valley (no number to use, see the notes); "
+               "2 on a bad argument or target; 1 when the learner fails during the range test or the training (--train).")
     p.add_argument('target', nargs='?', help="path/to/file.py:make_learner or package.module:make_learner (a function returning a Learner)")
     p.add_argument('--demo', action='store_true', help="use the bundled demo: an MLP on scikit-learn's digits")
     p.add_argument('--out', help=f"save the plot to this file ({', '.join(plot_formats[:3])}, ...)")
@@ -117,25 +63,34 @@ def _parser():
     p.add_argument('--end-lr', type=_positive, default=10., help="learning rate after num-it steps (default 10)")
     p.add_argument('--num-it', type=_whole(), default=100, help="number of optimizer steps (default 100)")
     p.add_argument('--no-stop-div', action='store_true', help="do not stop when the loss diverges")
-    p.add_argument('--suggest', type=_rule_list, default=['between'], help=f"comma-separated suggestion rules among {', '.join(rule_names)} (default between)")
+    p.add_argument('--suggest', type=_rule_list, default=['between'], help="comma-separated suggestion rules among "
+                                                                           f"{', '.join(rule_names)} (default between)")
     p.add_argument('--runs', type=_whole(), default=1, help="repeat the range test with different data orders and combine (default 1)")
     p.add_argument('--seed', type=int, default=0, help="seed for the demo learner (default 0)")
-    p.add_argument('--steps-per-lr', type=_whole(), default=1, help="optimizer steps at each learning rate; one point is their mean loss (default 1)")
-    p.add_argument('--valid-every', type=_whole(), default=None, help="every this many steps, the loss on fixed validation batches (default: never)")
+    p.add_argument('--steps-per-lr', type=_whole(), default=1, help="optimizer steps at each learning rate; one point is their mean loss "
+                                                                    "(default 1)")
+    p.add_argument('--valid-every', type=_whole(), default=None, help="every this many steps, the loss on fixed validation batches "
+                                                                      "(default: never)")
     p.add_argument('--valid-batches', type=_whole(), default=1, help="validation batches the probe evaluates (default 1)")
-    p.add_argument('--vary', default='order', choices=('order', 'init'), help="with --runs: vary the data order only, or the initial weights too (default order)")
+    p.add_argument('--vary', default='order', choices=('order', 'init'), help="with --runs: vary the data order only, or the initial "
+                                                                              "weights too (default order)")
     p.add_argument('--bs', type=_batch_sizes, help="comma-separated batch sizes: one range test per batch size, e.g. 32,64,128")
-    p.add_argument('--snapshot', default='auto', choices=('auto', 'memory', 'disk'), help="where the copy of the model lives during the test (default auto: disk only when memory is short)")
-    p.add_argument('--trial', action='store_true', help="then train 50 steps at the suggestion and a quarter of a decade either side, from the same weights, "
+    p.add_argument('--snapshot', default='auto', choices=('auto', 'memory', 'disk'),
+                   help="where the copy of the model lives during the test (default auto: disk only when memory is short)")
+    p.add_argument('--trial', action='store_true',
+                   help="then train 50 steps at the suggestion and a quarter of a decade either side, from the same weights, "
                    "and keep a clear winner (about two range tests' time; see learn.trial_lrs)")
     p.add_argument('--train', type=_whole(), default=None, metavar='EPOCHS',
                    help="then train this many epochs of fit_one_cycle at the suggestion, as fit_one_cycle(EPOCHS, lr_max='find') would")
-    p.add_argument('--save-model', metavar='FILE', help="with --train: save the trained model and optimizer to this .pth file (fastai's save_model; learn.load reads it)")
-    p.add_argument('--traceback', action='store_true', help="show the full traceback when the learner fails during the range test or the training")
+    p.add_argument('--save-model', metavar='FILE', help="with --train: save the trained model and optimizer to this .pth file (fastai's "
+                                                        "save_model; learn.load reads it)")
+    p.add_argument('--traceback', action='store_true', help="show the full traceback when the learner fails during the range test or the "
+                                                            "training")
     p.add_argument('--version', action='version', version=f"%(prog)s {lrfinder_cb.__version__}")
     return p
 
-_numeric_options = ('--start-lr', '--end-lr', '--num-it', '--runs', '--seed', '--steps-per-lr', '--valid-every', '--valid-batches', '--train')
+_numeric_options = ('--start-lr', '--end-lr', '--num-it', '--runs', '--seed', '--steps-per-lr', '--valid-every', '--valid-batches',
+                    '--train')
 
 def _join_negative_numbers(argv:list) -> list:
     "`--start-lr -1e-5` as `--start-lr=-1e-5`: argparse would read a negative number in exponent form as an option"
@@ -153,7 +108,8 @@ def _check_output(flag:str, path:str|None, suffixes:tuple) -> str|None:
     path = Path(path)
     suffix = path.suffix.lower().lstrip('.')
     if suffix not in suffixes:
-        return f"{flag} {path}: cannot save as {'.'+suffix if suffix else 'a file without an extension'}; use {', '.join('.'+s for s in suffixes)}"
+        what = '.'+suffix if suffix else 'a file without an extension'
+        return f"{flag} {path}: cannot save as {what}; use {', '.join('.'+s for s in suffixes)}"
     folder = path.parent
     if not folder.is_dir(): return f"{flag} {path}: the folder {folder} does not exist"
     if not os.access(folder, os.W_OK): return f"{flag} {path}: the folder {folder} is not writable"
@@ -166,7 +122,8 @@ def check_args(args) -> str|None:
     if args.vary == 'init' and args.runs < 2: return "--vary init compares runs from fresh initial weights: give --runs 2 or more"
     if args.save_model and not args.train: return "--save-model saves the trained model: give --train EPOCHS too"
     if args.train and args.bs: return "--train trains once, and --bs runs one range test per batch size: drop one of them"
-    if args.trial and args.bs: return "--trial tries candidates around one suggestion, and --bs runs one range test per batch size: drop one of them"
+    if args.trial and args.bs:
+        return "--trial tries candidates around one suggestion, and --bs runs one range test per batch size: drop one of them"
     return (_check_output('--out', args.out, plot_formats) or _check_output('--json', args.json, ('json',))
             or _check_output('--save-model', args.save_model, ('pth', 'pt')))
 
@@ -197,41 +154,14 @@ def _probe_lines(res, rec) -> list:
 def _save_plot(res, rec, out):
     import matplotlib; matplotlib.use('Agg')
     if isinstance(res, dict):
-        from lrfinder_cb.experiments import plot_lr_find_bs
         return plot_lr_find_bs(res, save_path=out)
-    from fastai.learner import Recorder
     recorder = Recorder(); recorder.lr_find_record,recorder.suggested_lrs = rec,res
     recorder.plot_lr_find(save_path=out)
 
-def _as_json(res) -> dict:
-    "One result as plain values: suggestions, where they are drawn, notes, range, regions, the spread and bands of repeated runs, and the record"
-    return dict(suggestions=res._asdict(), points={k: list(v) for k,v in res.points.items()}, notes=res.notes, no_clear_valley=res.no_clear_valley,
-                range=None if res.range is None else list(res.range), regions=res.regions and {k: list(v) for k,v in res.regions.items()},
-                spread={k: list(v) for k,v in res.spread.items()}, bands={k: list(v) for k,v in res.bands.items()}, vary=res.vary,
-                curves=_curves_json(res), record=res.record.as_dict(), trial=_trial_json(getattr(res, 'trial', None)))
-
-def _trial_json(trial) -> dict|None:
-    "The trials as plain values (a diverged trial's loss is `null`)"
-    if trial is None: return None
-    plain = lambda v: v if v is not None and math.isfinite(v) else None
-    return dict(lrs=trial.lrs, losses=[plain(l) for l in trial.losses], suggestion=trial.suggestion, repeat_loss=plain(trial.repeat_loss),
-                noise=trial.noise, winner=trial.winner, clear=trial.clear, lr=trial.lr, verdict=trial.verdict, n_steps=trial.n_steps,
-                recipe=trial.recipe, cost=trial.cost, curves=[[plain(float(v)) for v in c] for c in trial.curves])
-
-def _curves_json(res) -> dict:
-    "The curves the suggestions read, by name: the lag-free one (with its band over repeated runs) and fastai's EMA"
-    import numpy as np
-    def plain(a): return [float(v) if np.isfinite(v) else None for v in a]
-    curves = {name: dict(lrs=plain(res.curves[name][0]), losses=plain(res.curves[name][1])) for name in ('lag_free', 'ema') if name in res.curves}
-    if 'lag_free_band' in res.curves:
-        _,low,high = res.curves['lag_free_band']
-        curves['lag_free'].update(band_low=plain(low), band_high=plain(high))
-    return curves
-
 def _save_json(res, rec, path):
     data = dict(version=lrfinder_cb.__version__)
-    if isinstance(res, dict): data['by_batch_size'] = {str(bs): _as_json(r) for bs,r in res.items()}
-    else: data.update(_as_json(res))
+    if isinstance(res, dict): data['by_batch_size'] = {str(bs): r.as_dict() for bs,r in res.items()}
+    else: data.update(res.as_dict())
     Path(path).write_text(json.dumps(data, indent=1))
 
 def _report(res, out, json_path, warned=()) -> str|None:
@@ -252,7 +182,6 @@ _flags = dict(n_runs='--runs', num_it='--num-it', start_lr='--start-lr', end_lr=
 
 def in_flags(message:str) -> str:
     "`message` of the Python API with its parameter names replaced by the flags of `lr-find`"
-    import re
     message = message.replace("vary='init'", '--vary init').replace("vary='order'", '--vary order')
     message = re.sub(r"\bn_runs=(\d+)", r"--runs \1", message)
     return re.sub(r"\b(" + '|'.join(_flags) + r")\b", lambda m: _flags[m.group(1)], message)
@@ -263,14 +192,13 @@ def _ours(e:BaseException) -> bool:
     return bool(frames) and Path(frames[-1].filename).resolve().is_relative_to(Path(lrfinder_cb.__file__).resolve().parent)
 
 def _add_trial(learn, res):
-    "The trials around the suggestion (`learn.trial_lrs`), as `res.trial`; with no clear valley there is nothing to try around, and a note says so"
+    """The trials around the suggestion (`learn.trial_lrs`), as `res.trial`; with no clear valley there is nothing to try around, and a
+    note says so"""
     if res.no_clear_valley: res.notes.append("trial: not run: the curve shows no clear valley to try candidates around")
     else: learn.trial_lrs(res)
 
 def _run(learn, args):
     "The range test (or tests, with --bs) that `args` ask for, with every LRFinderWarning collected"
-    from lrfinder_cb.suggest import known_rules
-    from lrfinder_cb.core import LRFinderWarning
     kwargs = dict(start_lr=args.start_lr, end_lr=args.end_lr, num_it=args.num_it, stop_div=not args.no_stop_div, show_plot=False,
                   suggest_funcs=tuple(known_rules[n] for n in args.suggest), n_runs=args.runs, vary=args.vary, snapshot=args.snapshot,
                   steps_per_lr=args.steps_per_lr, valid_every=args.valid_every, valid_batches=args.valid_batches)
@@ -293,12 +221,12 @@ def _failed(parser, args, e:BaseException, where:str):
                    f"(rerun with --traceback for the full traceback)\n")
 
 def main(argv:list|None=None) -> int:
-    "The `lr-find` command: exit 0 with the suggestions, 3 when the curve shows no clear valley, 2 on a bad argument or target, 1 when the learner fails"
+    """The `lr-find` command: exit 0 with the suggestions, 3 when the curve shows no clear valley, 2 on a bad argument or target, 1 when
+    the learner fails"""
     parser = _parser()
     args = parser.parse_args(_join_negative_numbers(sys.argv[1:] if argv is None else list(argv)))
     problem = check_args(args)
     if problem: parser.error(problem)
-    lrfinder_cb._patch() # fastai, torch, and our patches: only now that the arguments are good
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
         try: learn = demo_learner(args.seed) if args.demo else make_learner(args.target)
@@ -314,8 +242,8 @@ def main(argv:list|None=None) -> int:
     if error: parser.exit(2, f"lr-find: error: {error}\n")
     unclear = [r for r in (res.values() if isinstance(res, dict) else [res]) if r.no_clear_valley]
     if unclear: # a script must not read the printed value as a learning rate
-        print(f"lr-find: no suggestion: {in_flags(next((n for key in ('no finite', 'no clear valley') for n in unclear[0].notes if key in n), 'no clear valley'))}",
-              file=sys.stderr)
+        reason = unclear[0].reason or dict(message='no clear valley')
+        print(f"lr-find: no suggestion: {in_flags(reason['message'])}", file=sys.stderr)
     if args.train:
         try: trained = _train(learn, res, args)
         except Exception as e:
@@ -326,7 +254,8 @@ def main(argv:list|None=None) -> int:
     return 3 if unclear else 0
 
 def _train(learn, res, args) -> dict:
-    "`fit_one_cycle(args.train)` at the first suggestion (the trials' pick, with --trial), or at fastai's default `lr_max` without a clear valley, as `lr_max='find'` trains; what it reached"
+    """`fit_one_cycle(args.train)` at the first suggestion (the trials' pick, with --trial), or at fastai's default `lr_max` without a
+    clear valley, as `lr_max='find'` trains; what it reached"""
     lr = None if res.no_clear_valley or not len(res) else float(res.trial) if res.trial is not None else float(res[0])
     why = 'the trials' if res.trial is not None else res._fields[0] if len(res) else ''
     at = f"lr_max={learn.lr:.3g} (fastai's default: no clear valley)" if lr is None else f"lr_max={lr:.3g} ({why})"
@@ -339,11 +268,11 @@ def _train(learn, res, args) -> dict:
     names = [n for n in learn.recorder.metric_names[1:] if n != 'time']
     values = {n: float(v) for n,v in zip(names, learn.recorder.values[-1])}
     print("lr-find: trained: " + ", ".join(f"{n} {v:.4g}" for n,v in values.items()), flush=True)
-    return dict(method='fit_one_cycle', epochs=args.train, lr_max=learn.lr if lr is None else lr, from_suggestion=lr is not None, final=values)
+    return dict(method='fit_one_cycle', epochs=args.train, lr_max=learn.lr if lr is None else lr, from_suggestion=lr is not None,
+                final=values)
 
 def _save_training(learn, trained:dict, args) -> str|None:
     "Save the trained model (`--save-model`) and add the training to the JSON (`--json`); the error of a save that failed (or `None`)"
-    from fastai.learner import save_model
     try:
         if args.save_model:
             save_model(args.save_model, learn.model, getattr(learn, 'opt', None))

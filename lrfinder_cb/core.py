@@ -9,7 +9,7 @@ import numpy as np
 
 # %% auto #0
 __all__ = ['LRFinderWarning', 'warn', 'ema_step', 'smooth_losses', 'lr_multiplier', 'as_array', 'zero_lag_smooth', 'noise_level',
-           'LRFinderRecord', 'SuggestedLRs']
+           'LRFinderRecord']
 
 # %% ../nbs/00_core.ipynb #00core-006
 class LRFinderWarning(UserWarning):
@@ -85,13 +85,9 @@ def _gauss_windowed(x:np.ndarray, losses:np.ndarray, sigma:float, chunk:int=512)
         res[start:stop] = (w @ losses[a:b])/w.sum(1)
     return res
 
-_last_smooth = [None, None] # the key and result of the last call: `suggest`, its rules and the plot read one curve, computed once
-
 def zero_lag_smooth(lrs:np.ndarray|list, losses:np.ndarray|list, sigma:float=1/3) -> np.ndarray:
     "Gaussian-weighted average of `losses` over log10(lr), `sigma` decades wide, looking both ways: smooth, without an EMA's lag"
     x,losses = np.log10(as_array(lrs)),as_array(losses)
-    key = (x.tobytes(), losses.tobytes(), sigma)
-    if _last_smooth[0] == key: return _last_smooth[1].copy()
     step = _even_step(x)
     if step is None:
         order = np.argsort(x, kind='stable')
@@ -100,8 +96,7 @@ def zero_lag_smooth(lrs:np.ndarray|list, losses:np.ndarray|list, sigma:float=1/3
     else:
         offsets = np.arange(-(len(x)-1), len(x))*step/sigma
         res = _gauss_fft(losses, offsets)/_gauss_fft(np.ones(len(x)), offsets)
-    _last_smooth[:] = key,res
-    return res.copy()
+    return res
 
 # %% ../nbs/00_core.ipynb #00core-018
 def noise_level(losses) -> float:
@@ -160,7 +155,8 @@ class LRFinderRecord:
         return None if self.batch_size is None else self.batch_size*self.n_acc*self.world_size
 
     def add(self, group_lrs:list|tuple, loss:float, spread:float=0.) -> str|None:
-        "Record one point at `group_lrs` with raw `loss` (the mean of `steps_per_lr` steps, whose standard deviation is `spread`); return the reason to stop, if any"
+        """Record one point at `group_lrs` with raw `loss` (the mean of `steps_per_lr` steps, whose standard deviation is `spread`);
+        return the reason to stop, if any"""
         group_lrs = tuple(float(lr) for lr in group_lrs)
         self.group_lrs.append(group_lrs)
         self.lrs.append(group_lrs[-1])
@@ -181,8 +177,10 @@ class LRFinderRecord:
         scale = max(self.start_level - self.best_loss, self.noise, rounding)
         if smoothed - self.best_loss <= (self.div_factor-1)*scale: self.risen = 0; return False
         before = self.losses[-1000:-self.persist]
-        noise = noise_level(before if len(before) >= 5 else self.losses) # the raw losses' noise, before the points judged if it can (a blow-up's steps are not noise)
-        if self.start_level - self.settled_best > 3*noise: return True # the curve has clearly fallen: a rise of 3 times its fall is a divergence
+        # the raw losses' noise, before the points judged if it can (a blow-up's steps are not noise)
+        noise = noise_level(before if len(before) >= 5 else self.losses)
+        # the curve has clearly fallen: a rise of 3 times its fall is a divergence
+        if self.start_level - self.settled_best > 3*noise: return True
         # It has not fallen yet, so its scale is only the noise, and a few wild batches lift the smoothed loss past the bar: a spike, not
         # a divergence. The rise must persist: the median of the last `persist` raw losses has to clear the same bar (with the raw noise
         # in the scale, plus 3 standard deviations of that median), from the best of the average once settled (its first values are
@@ -207,7 +205,8 @@ class LRFinderRecord:
     def median_of(cls, records:list) -> LRFinderRecord:
         "One record from runs of the same sweep: per step, median raw and smoothed losses of the runs that reached it, and a 10-90% band"
         longest = max(records, key=lambda r: r.n_steps)
-        n = sum(2*sum(r.n_steps > i for r in records) >= len(records) for i in range(longest.n_steps)) # steps at least half the runs reached
+        # steps at least half the runs reached
+        n = sum(2*sum(r.n_steps > i for r in records) >= len(records) for i in range(longest.n_steps))
         res = cls(**longest.settings)
         res.lrs,res.group_lrs = longest.lrs[:n],longest.group_lrs[:n]
         per_step = lambda attr: [np.array([getattr(r, attr)[i] for r in records if r.n_steps > i]) for i in range(n)]
@@ -247,72 +246,3 @@ class LRFinderRecord:
         count = lambda n, what: f"{n} {what}" + ("" if n == 1 else "s")
         if self.steps_per_lr == 1 and self.n_optimizer_steps in (0, self.n_steps): return count(self.n_steps, 'step')
         return f"{count(self.n_steps, 'learning rate')}, {count(self.n_optimizer_steps, 'optimizer step')}"
-
-# %% ../nbs/00_core.ipynb #00core-026
-class SuggestedLRs(tuple):
-    "Suggested learning rates, one field per suggestion rule, with the points to plot them at and notes on how they were found"
-    _fields,_field_defaults = (),{}
-    on_demand = {} # rule name -> function of a result; lets `res.valley` work on a result computed with other rules
-    def __new__(cls, values:dict|None=None, points:dict|None=None, notes=(), record:LRFinderRecord|None=None, **extra):
-        values = dict(values or {})
-        res = super().__new__(_with_fields(tuple(values)), tuple(float(v) for v in values.values()))
-        res.points,res.notes,res.record = dict(points or {}),list(notes),record
-        defaults = dict(fall=None, no_clear_valley=False, runs=[], spread={}, bands={}, vary=None, skip=(None, 5), curves={}, read={},
-                        regions=None, range=None, trial=None)
-        for k,v in {**defaults, **extra}.items(): setattr(res, k, v)
-        return res
-
-    def __getattr__(self, name):
-        compute = type(self).on_demand.get(name)
-        if compute is None or self.__dict__.get('record') is None:
-            raise AttributeError(f"{type(self).__name__} has no field {name!r}; its fields are {self._fields}"
-                                 + (f", and rule {name!r} needs the record of the run" if compute else ""))
-        self.__dict__[name] = value = compute(self)
-        return value
-
-    @classmethod
-    def _make(cls, iterable):
-        "A new result with the same fields as `cls` and values from `iterable` (namedtuple API)"
-        values = list(iterable)
-        if len(values) != len(cls._fields): raise TypeError(f"expected {len(cls._fields)} values for {cls._fields}, got {len(values)}")
-        return cls(dict(zip(cls._fields, values)))
-
-    def _replace(self, **changes):
-        "A copy with some fields replaced (namedtuple API); replaced fields lose their stored plot point"
-        unknown = set(changes) - set(self._fields)
-        if unknown: raise ValueError(f"Got unexpected field names: {sorted(unknown)}; the fields are {self._fields}")
-        state = {k: v for k,v in self.__dict__.items() if k not in type(self).on_demand}
-        res = SuggestedLRs({**self._asdict(), **changes})
-        res.__dict__.update(state, points={k: v for k,v in self.points.items() if k not in changes})
-        return res
-
-    def _asdict(self) -> dict: return dict(zip(self._fields, self))
-
-    def slice(self) -> slice:
-        "`slice(lo, hi)` of `range`, for discriminative learning rates after `unfreeze()`"
-        if self.range is None:
-            raise ValueError("this result has no range: the curve showed no clear valley (see `notes`), so there is no span to call safe")
-        return slice(*self.range)
-
-    def per_group(self, name:str|None=None) -> list:
-        "Suggestion `name` (default: the first) for every parameter group: each group's learning rate at the step where the last group's had that value"
-        value = self[0] if name is None else getattr(self, name)
-        return [value] if self.record is None else self.record.group_lrs_at(value)
-    def __reduce__(self): return (_rebuild_suggested, (self._asdict(), self.__dict__))
-    def __repr__(self):
-        mark = '; no clear valley' if self.__dict__.get('no_clear_valley') else ''
-        return f"SuggestedLRs({', '.join(f'{k}={v:.3g}' for k,v in self._asdict().items())}{mark})"
-
-_typed = {}
-def _with_fields(names:tuple) -> type:
-    "The subclass of `SuggestedLRs` whose fields are `names` (one per set of names, as namedtuple makes one class per set)"
-    if not names: return SuggestedLRs
-    if names not in _typed:
-        fields = {n: property(lambda self, i=i: tuple.__getitem__(self, i), doc=f"Suggestion of rule `{n}`") for i,n in enumerate(names)}
-        _typed[names] = type('SuggestedLRs', (SuggestedLRs,), dict(_fields=names, __module__=__name__, **fields))
-    return _typed[names]
-
-def _rebuild_suggested(values, state):
-    res = SuggestedLRs(values)
-    res.__dict__.update(state)
-    return res

@@ -12,8 +12,8 @@ from fastcore.foundation import L
 from fastai.learner import Learner, Recorder
 from fastai.callback.core import Callback
 import numpy as np
-from .core import SuggestedLRs, LRFinderRecord, LRFinderWarning
-from .suggest import default_suggest_funcs, suggest, SuggestionMethod, valley, slide, minimum, steep
+from .core import LRFinderRecord, LRFinderWarning
+from .suggest import SuggestedLRs, default_suggest_funcs, suggest, SuggestionMethod, valley, slide, minimum, steep
 from .snapshot import reseed
 from .shortfit import put_back, epochs_for, run_short_fit, positive_int, runs_snapshot
 from .callback import LRFinder, publish
@@ -119,13 +119,15 @@ def _run_repeated(learn, finders:list, n_steps, vary:str='order', **fit_kwargs):
 def _check_runs(learn, n_runs, vary, n_lrs:int):
     "Clear errors for `n_runs`, `vary` and the number of learning rates, before anything runs"
     positive_int(n_runs, 'n_runs', 'a whole number of range tests')
-    if vary not in vary_modes: raise ValueError(f"vary ({vary!r}) must be 'order' (same weights, new data orders) or 'init' (fresh weights too)")
+    if vary not in vary_modes: raise ValueError(f"vary ({vary!r}) must be 'order' (same weights, new data orders) or 'init' (fresh "
+                                                "weights too)")
     if vary == 'init':
         if n_runs == 1: raise ValueError("vary='init' compares runs from fresh initial weights: give n_runs=2 or more")
         check_reinit(learn)
     n_groups = _n_param_groups(learn)
     if n_lrs not in (1, n_groups):
-        raise ValueError(f"start_lr/end_lr give {n_lrs} learning rates but the model has {n_groups} parameter groups: give {n_groups}, or one for all")
+        raise ValueError(f"start_lr/end_lr give {n_lrs} learning rates but the model has {n_groups} parameter groups: give {n_groups}, or "
+                         "one for all")
 
 _moved = dict(trial="lr_find no longer runs trials: call learn.trial_lrs(res) on the result it returns")
 

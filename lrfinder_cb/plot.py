@@ -10,8 +10,8 @@ import matplotlib.pyplot as plt
 from fastcore.basics import patch
 from fastcore.imports import IN_NOTEBOOK
 from fastai.learner import Recorder
-from .core import SuggestedLRs, zero_lag_smooth
-from .suggest import loss_at, lag_free_band
+from .core import zero_lag_smooth
+from .suggest import SuggestedLRs, loss_at, lag_free_band
 
 # %% auto #0
 __all__ = ['trial_colors']
@@ -124,15 +124,17 @@ def _band(record, suggestions, solid:str, end:int, lag_free=None):
     if record is None or not record.runs: return None
     curves = suggestions.curves if isinstance(suggestions, SuggestedLRs) else {}
     if solid == 'lag_free' and 'lag_free_band' in curves: return curves['lag_free_band']
-    if solid == 'lag_free' and lag_free is not None: return lag_free_band(record.runs, *lag_free, skip_start=0, skip_end=0) # as `_curves` smoothed it
+    # as `_curves` smoothed it
+    if solid == 'lag_free' and lag_free is not None: return lag_free_band(record.runs, *lag_free, skip_start=0, skip_end=0)
     if solid == 'ema' and record.band is not None:
         return np.asarray(record.lrs[:end]), np.asarray(record.band[0][:end]), np.asarray(record.band[1][:end])
 
 # %% ../nbs/02_plot.ipynb #02plot-008
 @patch
-def plot_lr_find(self:Recorder, skip_end:int=5, return_fig:bool=True, suggestions:SuggestedLRs|list|None=None, nms:list|None=None, ax:plt.Axes|None=None, save_path:str|Path|None=None,
-                 show_raw:bool=True, smoothing:str='lag_free', **kwargs):
-    "Plot loss against learning rate from the last range test, with each suggestion marked at its value, on the curve its rule read (and the trials beside it, if any); return the `Figure`"
+def plot_lr_find(self:Recorder, skip_end:int=5, return_fig:bool=True, suggestions:SuggestedLRs|list|None=None, nms:list|None=None,
+                 ax:plt.Axes|None=None, save_path:str|Path|None=None, show_raw:bool=True, smoothing:str='lag_free', **kwargs):
+    """Plot loss against learning rate from the last range test, with each suggestion marked at its value, on the curve its rule read (and
+    the trials beside it, if any); return the `Figure`"""
     if smoothing not in ('lag_free', 'ema'): raise ValueError(f"smoothing ({smoothing!r}) must be 'lag_free' (ours) or 'ema' (fastai's)")
     if suggestions is None: suggestions = getattr(self, 'suggested_lrs', None)
     curves = _curves(self, suggestions)

@@ -4,69 +4,17 @@
 
 # %% ../nbs/03_snapshot.ipynb #03snapshot-001
 from __future__ import annotations
-import os, random, shutil, tempfile, weakref
+import random
 import numpy as np
-from pathlib import Path
 import torch
 from torch import nn
 from fastai.optimizer import Optimizer
 from fastai.learner import Learner
 from fastcore.foundation import L
-from .core import warn
+from .store import map_tensors, cpu_clone, loaded, _cpu_copy, _to_device, MemoryStore, choose_store, snapshot_bytes
 
 # %% auto #0
-__all__ = ['snapshot_modes', 'learner_attrs', 'OnDisk', 'map_tensors', 'cpu_clone', 'loaded', 'MemoryStore', 'DiskStore',
-           'ModelState', 'OptimizerState', 'ObjectState', 'RNGState', 'DataLoaderState', 'reseed', 'snapshot_bytes',
-           'available_memory', 'choose_store', 'Snapshot']
-
-# %% ../nbs/03_snapshot.ipynb #03snapshot-005
-class OnDisk:
-    "A tensor that a `DiskStore` saved to a file"
-    def __init__(self, path:str): self.path = path
-    def load(self) -> torch.Tensor: return torch.load(self.path, weights_only=True)
-
-def map_tensors(o, fn):
-    "`o` (nested lists, tuples and dicts) with `fn` applied to every tensor, and to every tensor kept on disk"
-    if isinstance(o, (torch.Tensor, OnDisk)): return fn(o)
-    if isinstance(o, dict): return {k: map_tensors(v, fn) for k,v in o.items()}
-    if isinstance(o, (list, tuple)): return type(o)(map_tensors(v, fn) for v in o)
-    return o
-
-def _cpu_copy(t:torch.Tensor) -> torch.Tensor: return t.detach().to('cpu', copy=True)
-
-def cpu_clone(o):
-    "A copy of `o` (nested lists, tuples and dicts) with every tensor cloned into CPU memory"
-    return map_tensors(o, _cpu_copy)
-
-def loaded(o):
-    "`o` with every tensor kept on disk loaded back into CPU memory"
-    return map_tensors(o, lambda t: t.load() if isinstance(t, OnDisk) else t)
-
-def _to_device(o, device):
-    "A fresh copy of `o` with every tensor on `device`"
-    return map_tensors(loaded(o), lambda t: t.to(device, copy=True))
-
-# %% ../nbs/03_snapshot.ipynb #03snapshot-006c
-class MemoryStore:
-    "Keeps the tensors of a snapshot as clones in CPU memory"
-    kind = 'memory'
-    def keep(self, t:torch.Tensor) -> torch.Tensor: return _cpu_copy(t)
-    def close(self): pass
-
-class DiskStore:
-    "Keeps the tensors of a snapshot in files of a temporary folder, removed by `close`"
-    kind = 'disk'
-    def __init__(self, dir:str|None=None):
-        self.dir,self.n = tempfile.mkdtemp(prefix='lrfinder_cb-', dir=dir),0
-        self._remove = weakref.finalize(self, shutil.rmtree, self.dir, ignore_errors=True)
-
-    def keep(self, t:torch.Tensor) -> OnDisk:
-        path = os.path.join(self.dir, f'{self.n}.pt')
-        self.n += 1
-        torch.save(_cpu_copy(t), path)
-        return OnDisk(path)
-
-    def close(self): self._remove()
+__all__ = ['learner_attrs', 'ModelState', 'OptimizerState', 'ObjectState', 'RNGState', 'DataLoaderState', 'reseed', 'Snapshot']
 
 # %% ../nbs/03_snapshot.ipynb #03snapshot-008
 class ModelState:
@@ -219,7 +167,8 @@ def _put_order(dl, idxs, shared, chunks):
     if chunks is not None: dl.chunks = chunks
 
 class DataLoaderState:
-    "The list of loaders of `dls` (which `distrib_ctx` swaps), the state of every random generator they own, and the order of items they shuffle in place"
+    """The list of loaders of `dls` (which `distrib_ctx` swaps), the state of every random generator they own, and the order of items they
+    shuffle in place"""
     def __init__(self, dls):
         self.dls,self.loaders = dls,list(getattr(dls, 'loaders', None) or [])
         self.generators = [(owner, attr, type(g), g.getstate() if isinstance(g, random.Random) else g.get_state())
@@ -242,54 +191,6 @@ def reseed(dls, seed:int):
     for k,(owner,attr,g) in enumerate(o for dl in _loaders(dls) for o in _generators(dl)):
         if isinstance(g, torch.Generator): g.manual_seed(seed + k)
         else: setattr(owner, attr, random.Random(seed + k))
-
-# %% ../nbs/03_snapshot.ipynb #03snapshot-024c
-snapshot_modes = ('auto', 'memory', 'disk')
-
-def snapshot_bytes(learn) -> int:
-    "Bytes a snapshot of `learn` copies: weights, buffers, gradients and optimizer state"
-    sizes = []
-    count = lambda t: sizes.append(t.nelement()*t.element_size())
-    for m in learn.model.modules():
-        for t in [*m._parameters.values(), *m._buffers.values()]:
-            if t is not None: count(t)
-    for p in learn.model.parameters():
-        if p.grad is not None: count(p.grad)
-    opt = learn.opt
-    if opt is not None: map_tensors(list(opt.state.values()) if isinstance(opt, Optimizer) else opt.state_dict(), count)
-    return sum(sizes)
-
-def _cgroup_room() -> int|None:
-    try:
-        limit = Path('/sys/fs/cgroup/memory.max').read_text().strip()
-        return None if limit == 'max' else int(limit) - int(Path('/sys/fs/cgroup/memory.current').read_text())
-    except (OSError, ValueError): return None
-
-def available_memory() -> int|None:
-    "Bytes of memory new allocations can take (Linux's `MemAvailable`, capped by the cgroup's room), or `None` where unknown"
-    try: meminfo = Path('/proc/meminfo').read_text() # read and closed
-    except OSError: return None
-    found = [int(line.split()[1])*1024 for line in meminfo.splitlines() if line.startswith('MemAvailable:')]
-    rooms = [b for b in (*found, _cgroup_room()) if b is not None]
-    return min(rooms) if rooms else None
-
-def _gb(n:int) -> str: return f"{n/2**30:.2f} GB"
-
-def choose_store(mode:str, needed:int):
-    "The store for a snapshot of `needed` bytes: memory, or a temporary folder when `mode='auto'` finds memory short"
-    if mode not in snapshot_modes: raise ValueError(f"snapshot ({mode!r}) must be one of {', '.join(map(repr, snapshot_modes))}")
-    if mode == 'memory': return MemoryStore()
-    available = available_memory() if mode == 'auto' else None
-    if mode == 'auto':
-        if available is None or needed <= available/2: return MemoryStore()
-        warn(f"the snapshot needs {_gb(needed)}, more than half of the {_gb(available)} of memory available: "
-             f"keeping it in a temporary folder on disk instead (snapshot='memory' to force memory)")
-    free = shutil.disk_usage(tempfile.gettempdir()).free
-    if needed > free:
-        raise MemoryError(f"a snapshot of this learner needs {_gb(needed)}: "
-                          + (f"more than half the memory available ({_gb(available)}) and " if available is not None else "")
-                          + f"more than the free disk space in {tempfile.gettempdir()} ({_gb(free)}); free some, or set TMPDIR to a bigger disk")
-    return DiskStore()
 
 # %% ../nbs/03_snapshot.ipynb #03snapshot-025
 learner_attrs = ('dls', 'model', 'loss_func', 'opt', 'lr', 'wd', 'epoch', 'iter', 'train_iter', 'n_epoch', 'n_iter', 'pct_train',

@@ -6,7 +6,7 @@ import pytest
 from torch import nn
 from fastai.callback.core import Callback, CancelStepException
 from lrfinder_cb.all import LRFinder, LRFinderWarning, minimum, steep, valley, slide
-import lrfinder_cb.snapshot as snapshot_module
+import lrfinder_cb.store as store_module
 from helpers import demo_learner, regression_learner, weights, assert_same_weights, quiet, RaiseAt
 
 
@@ -156,8 +156,8 @@ def test_half_the_steps_skipped_still_reaches_num_it(tmp_path):
 
 def test_disk_snapshot_restores_after_an_exception_and_cleans_up(tmp_path, monkeypatch):
     made = []
-    real = snapshot_module.DiskStore
-    monkeypatch.setattr(snapshot_module, 'DiskStore', lambda *a, **k: made.append(real(*a, **k)) or made[-1])
+    real = store_module.DiskStore
+    monkeypatch.setattr(store_module, 'DiskStore', lambda *a, **k: made.append(real(*a, **k)) or made[-1])
     learn = regression_learner(tmp_path)
     with quiet(learn): learn.fit(1, 1e-2)
     before = weights(learn)
@@ -171,7 +171,7 @@ def test_auto_falls_back_to_disk_when_memory_is_short(tmp_path, monkeypatch):
     learn = regression_learner(tmp_path)
     with quiet(learn): learn.fit(1, 1e-2)
     before = weights(learn)
-    monkeypatch.setattr(snapshot_module, 'available_memory', lambda: snapshot_module.snapshot_bytes(learn))
+    monkeypatch.setattr(store_module, 'available_memory', lambda: store_module.snapshot_bytes(learn))
     with quiet(learn), pytest.warns(LRFinderWarning, match='temporary folder on disk'):
         learn.lr_find(show_plot=False, num_it=30)
     assert_same_weights(before, weights(learn))
@@ -180,8 +180,8 @@ def test_auto_falls_back_to_disk_when_memory_is_short(tmp_path, monkeypatch):
 def test_no_room_anywhere_is_a_clear_error_before_anything_runs(tmp_path, monkeypatch):
     learn = regression_learner(tmp_path)
     before = weights(learn)
-    monkeypatch.setattr(snapshot_module, 'available_memory', lambda: 100)
-    monkeypatch.setattr(snapshot_module.shutil, 'disk_usage', lambda path: type('U', (), {'free': 10})())
+    monkeypatch.setattr(store_module, 'available_memory', lambda: 100)
+    monkeypatch.setattr(store_module.shutil, 'disk_usage', lambda path: type('U', (), {'free': 10})())
     with quiet(learn), warnings.catch_warnings():
         warnings.simplefilter('ignore', LRFinderWarning)
         with pytest.raises(MemoryError, match='set TMPDIR to a bigger disk'): learn.lr_find(show_plot=False)

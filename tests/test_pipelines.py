@@ -223,3 +223,30 @@ def test_an_exported_learner_loads_without_lrfinder_cb(tmp_path, how):
     assert done.returncode == 0, done.stderr[-2000:]
     with torch.no_grad(): expected = learn.model.eval()(*xb)
     assert torch.equal(torch.load(tmp_path/'y.pt'), expected)
+
+
+@pytest.mark.parametrize('logger', ['wandb', 'tensorboard'])
+def test_findlr_with_fastais_loggers(tmp_path, logger, monkeypatch):
+    "`FindLR` with W&B (disabled mode, on the learner) and TensorBoard (in the fit): the range test runs unlogged, the fit trains at its suggestion"
+    pytest.importorskip(logger)
+    learn = demo_learner(0, path=tmp_path)
+    if logger == 'wandb':
+        import wandb
+        from fastai.callback.wandb import WandbCallback
+        monkeypatch.setenv('WANDB_MODE', 'disabled')
+        monkeypatch.setenv('WANDB_SILENT', 'true')
+        wandb.init(mode='disabled')
+        learn.add_cb(WandbCallback(log_preds=False, log_model=False))
+        cbs = [FindLR(lr_find_kwargs=dict(num_it=80))]
+    else:
+        from fastai.callback.tensorboard import TensorBoardCallback
+        cbs = [TensorBoardCallback(log_dir=tmp_path/'tb', trace_model=False, log_preds=False), FindLR(lr_find_kwargs=dict(num_it=80))]
+    explicit = demo_learner(0, path=tmp_path)
+    with quiet(explicit), warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        found = explicit.lr_find(num_it=80, show_plot=False)
+        explicit.fit_one_cycle(1, found.between)
+        learn.fit_one_cycle(1, 1e-4, cbs=cbs)
+    assert cbs[-1].results[0].between == found.between
+    for k, v in weights(explicit).items(): torch.testing.assert_close(v, weights(learn)[k], rtol=1e-5, atol=1e-6)
+    if logger == 'tensorboard': assert len(list((tmp_path/'tb').iterdir())) == 1, "one event file: the training's"
