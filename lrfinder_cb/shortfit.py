@@ -145,6 +145,17 @@ class ShortFit(Callback):
     @property
     def name(self): return 'lr_finder' # as `learn.lr_finder`: fastai's loggers and trackers stay out of a short fit
 
+    # fastai looks up every event, and `training`, on every callback for every batch; what a callback lacks falls through `GetAttr` to
+    # the learner and the model (about 4 µs a lookup, a dozen a batch): the per-batch events a short fit ignores are defined as no-ops
+    @property
+    def training(self): return self.learn.__dict__.get('training', True)
+    def before_batch(self): pass
+    def after_pred(self): pass
+    def after_loss(self): pass
+    def before_backward(self): pass
+    def before_step(self): pass
+    def after_step(self): pass
+
     @property
     def learn(self): return self.__dict__.get('_learn')
     @learn.setter
@@ -161,12 +172,9 @@ class ShortFit(Callback):
         self.saved = Snapshot(learn, self.snapshot_mode)
         self.muted = mute([cb for cb in learn.cbs if cb is not self], self.muted_types)
         self.window,self.real_steps,self.world = [],0,world_size()
-        self._reset()
+        self.backward,self.cancelled,self.step_skipped = False,False,False
 
 # %% ../nbs/03b_shortfit.ipynb #03bshortfit-013
-@patch
-def _reset(self:ShortFit): self.stepped,self.step_skipped,self.backward = False,False,False
-
 @patch
 def before_fit(self:ShortFit):
     "Mute the LR drivers that earlier callbacks' `before_fit` just built (a torch scheduler made at the start of each fit), then `begin`"
@@ -174,19 +182,22 @@ def before_fit(self:ShortFit):
     self.begin()
 
 @patch
-def after_backward(self:ShortFit): self.backward = True # the batch's gradient counts (a batch cancelled before it does not)
+def after_backward(self:ShortFit):
+    "The batch's gradient counts: keep its loss (a batch cancelled before its backward pass adds none)"
+    self.window.append(self.learn.loss.detach())
+    self.backward = True
+
 @patch
-def after_cancel_step(self:ShortFit): self.step_skipped = True
+def after_cancel_step(self:ShortFit): self.step_skipped = True # mixed precision after an overflow: the window is lost
 @patch
-def after_step(self:ShortFit): self.stepped = not self.step_skipped
+def after_cancel_batch(self:ShortFit): self.cancelled = True # after the backward pass (accumulation): no step yet
 
 @patch
 def after_batch(self:ShortFit):
     "Keep the loss of the batch; once per real optimizer step, hand the window's mean loss to `after_real_step`"
-    stepped = self.stepped
-    if self.backward: self.window.append(self.learn.loss.detach())
+    stepped = self.backward and not (self.cancelled or self.step_skipped)
     if self.step_skipped: self.window = []
-    self._reset() # `before_batch` may not run for the next batch: a callback before this one can cancel it
+    self.backward,self.cancelled,self.step_skipped = False,False,False # here: a callback before this one can cancel `before_batch`
     if not stepped: return
     loss,self.n_acc,self.window = window_loss(self.window),len(self.window),[]
     if self.world > 1: loss = mean_across_ranks(loss)
