@@ -4,7 +4,8 @@
           and fastai's loggers (TensorBoard, W&B in disabled mode);
           pytest, which also runs every notebook (tests/test_notebooks.py, as nbdev_test would: nbdev 2 cannot import under fastcore 2).
 - oldest: the lowest version of every dependency pyproject.toml declares (`>=` read as `==`); pytest and the notebooks as above.
-- nbdev:  the nbdev 2 development stack; fails if `nbdev_clean` or `nbdev_export` would change tracked files, then runs
+- nbdev:  the nbdev 2 development stack (with fastai's loggers: fastai 2.8.12's WandbCallback fails under fastcore 2 by itself);
+          fails if `nbdev_clean` or `nbdev_export` would change tracked files, then runs
           `nbdev_test`, nbdev's processing of every notebook for the docs (tests/docs_check.py: what `nbdev_docs` does before
           Quarto, which cannot be installed here; it fails on any error, and if the site files it writes differ from those
           committed), and pytest (without the notebook runner, which would repeat nbdev_test).
@@ -58,7 +59,7 @@ def oldest(session):
 
 @nox.session
 def nbdev(session):
-    session.install('-e', '.[dev]')
+    session.install('-e', '.[dev,loggers]')
     show_stack(session)
     session.run('nbdev_clean')
     session.run('nbdev_export')

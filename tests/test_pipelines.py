@@ -3,7 +3,7 @@ the optimizer comes back (a torch scheduler in a callback, EMA and SWA averages,
 trials run under mixed precision, and an exported learner loads where lrfinder_cb is not installed.
 
 Each case checks that the next `fit` after the short fit is bit-identical to the same `fit` alone."""
-import math, subprocess, sys, types, warnings
+import inspect, math, subprocess, sys, types, warnings
 from functools import partial
 import pytest
 import torch
@@ -60,6 +60,8 @@ PIPELINES = dict(
     ema=lambda: dict(cbs=[EMA()]),
     swa=lambda: dict(cbs=[SWA()]),
     ranger=lambda: dict(opt_func=ranger),
+    filter=lambda: dict(cbs=[Filter()]),
+    skip_non_finite=lambda: dict(cbs=[SkipNonFinite()]),
 )
 
 
@@ -179,8 +181,8 @@ def test_cancelled_batches_make_no_point(tmp_path, make):
 
 def test_trials_under_mixed_precision(tmp_path):
     "Trials are scored inside their fit, while `MixedPrecision`'s autocast is live (scored after it, they crashed)"
-    try: mp = MixedPrecision(amp_mode='bf16')
-    except TypeError: mp = MixedPrecision() # fastai before bf16 support
+    bf16 = 'amp_mode' in inspect.signature(MixedPrecision.__init__).parameters # fastai 2.7.12 has fp16 only
+    mp = MixedPrecision(amp_mode='bf16') if bf16 else MixedPrecision()
     learn = demo_learner(0, path=tmp_path)
     learn.add_cb(mp)
     before = weights(learn)
@@ -236,6 +238,10 @@ def test_findlr_with_fastais_loggers(tmp_path, logger, monkeypatch):
         monkeypatch.setenv('WANDB_MODE', 'disabled')
         monkeypatch.setenv('WANDB_SILENT', 'true')
         wandb.init(mode='disabled')
+        plain = demo_learner(0, path=tmp_path).add_cb(WandbCallback(log_preds=False, log_model=False))
+        try:
+            with quiet(plain): plain.fit(1, 1e-3) # fastai's callback alone, without any range test
+        except Exception as e: pytest.skip(f"fastai's WandbCallback fails on this stack without lrfinder_cb: {type(e).__name__}: {e}")
         learn.add_cb(WandbCallback(log_preds=False, log_model=False))
         cbs = [FindLR(lr_find_kwargs=dict(num_it=80))]
     else:
