@@ -89,7 +89,7 @@ def fastai_valley(cfg, seed) -> float:
     from lrfinder_cb.suggest import prepare_curve
     from lrfinder_cb.learner import fastai_finder
     rec = rebuild(range_test(cfg, seed))
-    lrs, ema, _ = prepare_curve(rec.lrs, rec.smoothed_losses, rec.n_points)
+    lrs, ema, _ = prepare_curve(rec.lrs, rec.smoothed_losses, rec.n_planned)
     return float(fastai_finder.valley(torch.tensor(lrs, dtype=torch.float32), torch.tensor(ema, dtype=torch.float32), rec.num_it)[0])
 
 

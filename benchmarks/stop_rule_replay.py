@@ -18,54 +18,60 @@ import argparse, json, sys
 from pathlib import Path
 import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
-from lrfinder_cb.core import LRFinderRecord
+from lrfinder_cb.core import LRFinderRecord, StopRule
 from suggestion_quality import CACHE, HELD_OUT_GROUPS, BY_NAME
 
 RUNS = CACHE
 
 
-class PreviousRule(LRFinderRecord):
-    "The stop rule before issue 15: the smoothed loss alone, above its best by `div_factor-1` times the curve's scale"
-    def diverged(self, smoothed:float) -> bool:
-        if self.start_level is None: return False
-        return smoothed - self.best_loss > (self.div_factor-1)*max(self.start_level - self.best_loss, self.noise)
+class FirstRule(StopRule):
+    "The stop rule before issue 15: the smoothed loss alone, above its best by `div-1` times the curve's scale"
+    def __call__(self, rec) -> bool:
+        n,smoothed = rec.n_recorded,rec.smoothed_losses[-1]
+        self.best = min(self.best, smoothed)
+        if n == max(self.min_grace, rec.n_planned//10): self.start,self.noise = smoothed,float(np.std(rec.losses))
+        return self.start is not None and smoothed - self.best > (self.div-1)*max(self.start - self.best, self.noise)
 
-    def bar(self) -> float: return self.best_loss + (self.div_factor-1)*max(self.start_level - self.best_loss, self.noise)
+    def bar(self) -> float: return self.best + (self.div-1)*max(self.start - self.best, self.noise)
 
 
-def replay(settings:dict, sweep:dict, cls=LRFinderRecord, persist:int|None=None) -> LRFinderRecord:
-    "The record a range test with `cls`'s stop rule makes of the full sweep `sweep` (its raw losses and learning rates)"
-    rec = cls(**{k: v for k, v in settings.items() if k in LRFinderRecord.settings_names})
-    if persist: rec.persist = persist
+PreviousRule = FirstRule # the rule the shipped one replaced
+
+
+def replay(settings:dict, sweep:dict, rule=StopRule, persist:int|None=None) -> LRFinderRecord:
+    "The record a range test with stop rule `rule` makes of the full sweep `sweep` (its raw losses and learning rates)"
+    if persist: rule = type(rule.__name__, (rule,), dict(persist=persist))
+    rec = type('Replayed', (LRFinderRecord,), dict(stop_rule=rule))(
+        **{k: v for k, v in settings.items() if k in LRFinderRecord.settings_names})
     for group_lrs, loss in zip(sweep['group_lrs'], sweep['losses']):
         if rec.add(group_lrs, loss): break
     return rec
 
 
-def stop_point(record:dict, cls=LRFinderRecord):
+def stop_point(record:dict, rule=StopRule):
     "Points before a fresh record fed the stored losses of `record` stops (`None` if it does not stop within them), and why"
-    rec = replay(record['settings'], record, cls)
-    return (rec.n_steps, rec.stop_reason) if rec.stop_reason else (None, 'not stopped within the stored losses')
+    rec = replay(record['settings'], record, rule)
+    return (rec.n_recorded, rec.stop_reason) if rec.stop_reason else (None, 'not stopped within the stored losses')
 
 
-def median_record(settings:dict, sweeps:list, cls=LRFinderRecord) -> LRFinderRecord:
+def median_record(settings:dict, sweeps:list, rule=StopRule) -> LRFinderRecord:
     "The median record of `lr_find(n_runs=...)` from its runs' full sweeps"
-    return LRFinderRecord.median_of([replay(settings, s, cls) for s in sweeps])
+    return LRFinderRecord.median_of([replay(settings, s, rule) for s in sweeps])
 
 
-def compare(settings:dict, sweep:dict, persist:int|None=None):
+def compare(settings:dict, sweep:dict, persist:int|None=None, rule=StopRule, old_rule=PreviousRule):
     "(previous stop, shipped stop, 'real divergence' or 'recovered' when they differ)"
-    old,new = replay(settings, sweep, PreviousRule),replay(settings, sweep, persist=persist)
-    if new.n_steps == old.n_steps: return old.n_steps, new.n_steps, None
-    after = np.array(sweep['losses'][old.n_steps:old.n_steps + 7])
-    recovered = len(after) > 0 and np.isfinite(after).all() and np.median(after) <= old.bar()
-    return old.n_steps, new.n_steps, 'recovered' if recovered else 'real divergence'
+    old,new = replay(settings, sweep, old_rule),replay(settings, sweep, rule, persist)
+    if new.n_recorded == old.n_recorded: return old.n_recorded, new.n_recorded, None
+    after = np.array(sweep['losses'][old.n_recorded:old.n_recorded + 7])
+    recovered = len(after) > 0 and np.isfinite(after).all() and np.median(after) <= old.rule.bar()
+    return old.n_recorded, new.n_recorded, 'recovered' if recovered else 'real divergence'
 
 
 def group_of(entry) -> str: return 'held-out' if BY_NAME[entry['config']['name']]['group'] in HELD_OUT_GROUPS else 'design'
 
 
-def summary(files, persist:int|None=None, groups=('design', 'held-out')) -> dict:
+def summary(files, persist:int|None=None, groups=('design', 'held-out'), rule=StopRule, old_rule=PreviousRule) -> dict:
     "Per group: sweeps, earlier, the same, later (lags of real divergences, count of recoveries)"
     out = {}
     for f in files:
@@ -73,7 +79,7 @@ def summary(files, persist:int|None=None, groups=('design', 'held-out')) -> dict
         if group_of(entry) not in groups: continue
         o = out.setdefault(group_of(entry), dict(sweeps=0, earlier=0, same=0, lags=[], recovered=0))
         for sweep in entry['sweeps']['record'] + entry['sweeps']['record3']:
-            old, new, kind = compare(entry['record']['settings'], sweep, persist)
+            old, new, kind = compare(entry['record']['settings'], sweep, persist, rule, old_rule)
             o['sweeps'] += 1
             if new < old: o['earlier'] += 1
             elif kind is None: o['same'] += 1
@@ -97,7 +103,7 @@ def apply(files) -> int:
     return changed
 
 
-def synthetic_false_stops(persist:int|None, trials:int=300, height:float=4., cls=LRFinderRecord, split:bool=False) -> tuple:
+def synthetic_false_stops(persist:int|None, trials:int=300, height:float=4., rule=StopRule, split:bool=False) -> tuple:
     """Spikes of 1, 2 and 3 points, `height` times the loss, early on `trials` synthetic curves (noise, offsets, scales): sweeps stopped
     before the spike-free one, of all; with `split`, (stopped, spikes) before the fall and during it (once 5% of it is done)"""
     from lrfinder_cb.suggest import synthetic_curve
@@ -109,12 +115,12 @@ def synthetic_false_stops(persist:int|None, trials:int=300, height:float=4., cls
         smooth = synthetic_curve(100, steepest=steep)[1]
         sweep = lambda losses: dict(losses=list((losses + offset)*scale), group_lrs=[[lr] for lr in lrs])
         settings = dict(num_it=100)
-        clean = replay(settings, sweep(base), PreviousRule).n_steps
+        clean = replay(settings, sweep(base), FirstRule).n_recorded
         for length in (1, 2, 3):
             spiked,at = base.copy(),rng.integers(8, 30)
             spiked[at:at + length] = base[at:at + length]*height
             during = smooth[0] - smooth[at] > 0.05*(smooth[0] - smooth.min())
-            counts[int(during)] += (replay(settings, sweep(spiked), cls, persist=persist).n_steps < clean - 2, 1)
+            counts[int(during)] += (replay(settings, sweep(spiked), rule, persist=persist).n_recorded < clean - 2, 1)
     return tuple(counts.ravel()) if split else (int(counts[:, 0].sum()), int(counts[:, 1].sum()))
 
 
@@ -122,11 +128,11 @@ def choose(files):
     "The table `persist` was chosen from: synthetic spikes, and the design groups (no held-out run is read)"
     print("| persist | synthetic: early 1-3 point spikes that still stop the sweep | design: real divergences stopped later | their lag, points: "
           "median / 90% / max | spikes swept on |\n|---:|---:|---:|---|---:|")
-    bad, n = synthetic_false_stops(None, cls=PreviousRule)
+    bad, n = synthetic_false_stops(None, rule=FirstRule)
     print(f"| previous rule | {bad} of {n} | | | |")
     for k in (5, 7, 9):
         bad, n = synthetic_false_stops(k)
-        o = summary(files, k, groups=('design',))['design']
+        o = summary(files, k, groups=('design',), old_rule=FirstRule)['design']
         lags = np.array(o['lags'] or [0])
         print(f"| {k} | {bad} of {n} | {len(o['lags'])} of {o['sweeps']} | {np.median(lags):g} / {np.percentile(lags, 90):g} / {lags.max()} | {o['recovered']} |")
 

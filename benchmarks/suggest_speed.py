@@ -42,7 +42,7 @@ def lr_find_run(steps):
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()
     with learn.no_bar(): learn.lr_find(num_it=steps, end_lr=1e-1, stop_div=False, show_plot=False)
-    return time.perf_counter() - start, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)/1024, learn.recorder.lr_find_record.n_steps
+    return time.perf_counter() - start, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)/1024, learn.recorder.lr_find_record.n_recorded
 
 
 def main():

@@ -49,8 +49,8 @@ class Run:
         self.group, self.recipe = entry['config']['group'], entry['config']['recipe']
         rec = rebuild(entry[which])
         self.record = rec
-        self.lrs, self.raw, _ = prepare_curve(rec.lrs, rec.losses, rec.n_points)
-        self.ema_lrs, self.ema, _ = prepare_curve(rec.lrs, rec.smoothed_losses, rec.n_points)
+        self.lrs, self.raw, _ = prepare_curve(rec.lrs, rec.losses, rec.n_planned)
+        self.ema_lrs, self.ema, _ = prepare_curve(rec.lrs, rec.smoothed_losses, rec.n_planned)
         self.smooth = zero_lag_smooth(self.lrs, self.raw)
         grid = sorted((float(k), v) for k, v in entry['grid'].items())
         self.glr = np.log10([g[0] for g in grid])

@@ -12,6 +12,7 @@ from fastai.learner import Recorder
 from fastai.torch_core import find_bs
 from fastai.callback.progress import ProgressCallback
 from fastcore.basics import patch
+from fastcore.foundation import L
 from fastprogress.fastprogress import progress_bar, ConsoleProgressBar, printing
 from .core import LRFinderRecord, lr_multiplier, warn
 from .store import snapshot_modes
@@ -20,7 +21,7 @@ from .suggest import suggest, default_suggest_funcs, check_suggest_funcs
 from .distributed import rank
 
 # %% auto #0
-__all__ = ['check_sweep', 'publish', 'LRFinder']
+__all__ = ['check_sweep', 'publish', 'LRFinder', 'check_groups']
 
 # %% ../nbs/04_callback.ipynb #04callback-005
 def _as_lrs(value, name:str) -> np.ndarray:
@@ -37,8 +38,7 @@ def _as_lrs(value, name:str) -> np.ndarray:
 def check_sweep(start_lr, end_lr, num_it) -> tuple:
     "Validate a sweep; return the start learning rate and the ratio `end_lr/start_lr` of each group (or one of each for all groups)"
     start,end = _as_lrs(start_lr, 'start_lr'),_as_lrs(end_lr, 'end_lr')
-    if isinstance(num_it, (bool, np.bool_)) or not isinstance(num_it, (int, np.integer)) or num_it < 1:
-        raise ValueError(f"num_it ({num_it!r}) must be a whole number of optimizer steps, 1 or more")
+    positive_int(num_it, 'num_it', 'a whole number of optimizer steps')
     if len(start) > 1 and len(end) > 1 and len(start) != len(end):
         raise ValueError(f"start_lr has {len(start)} values and end_lr {len(end)}: give one per parameter group in both, or a single "
                          "end_lr")
@@ -70,7 +70,7 @@ class LRFinder(ShortFit):
         stop_div:bool=True,    # Stop once the smoothed loss diverges
         suggest_funcs:tuple|None=default_suggest_funcs, # Suggestion rules run at the end (None: none)
         schedule:str='exp',    # 'exp' (fastai's) or 'linear'
-        div_factor:float=4.,   # Diverged: smoothed loss above its best by more than `div_factor-1` times the curve's scale
+        div:float=4.,   # Diverged: smoothed loss above its best by more than `div-1` times the curve's scale
         beta:float=0.98,       # Smoothing of the loss (fastai's `AvgSmoothLoss`)
         skip_start:int|None=None, # Points skipped at the start before suggesting (default: a tenth of the points)
         skip_end:int|None=None, # Points skipped at the end before suggesting (default: 5 steps' worth)
@@ -80,18 +80,18 @@ class LRFinder(ShortFit):
         valid_batches:int=1,   # Validation batches the probe evaluates (the first ones of `dls.valid`, the same each time)
     ):
         self.base_lrs,self.ratios = check_sweep(start_lr, end_lr, num_it)
-        _check_settings(schedule, div_factor, beta, snapshot, suggest_funcs, steps_per_lr, num_it, valid_every, valid_batches)
+        _check_settings(schedule, div, beta, snapshot, suggest_funcs, steps_per_lr, num_it, valid_every, valid_batches)
         self.start_lr,self.end_lr,self.num_it,self.stop_div,self.suggest_funcs = start_lr,end_lr,num_it,stop_div,suggest_funcs
-        self.schedule,self.div_factor,self.beta,self.skip_start = schedule,div_factor,beta,skip_start
+        self.schedule,self.div,self.beta,self.skip_start = schedule,div,beta,skip_start
         self.skip_end = math.ceil(5/steps_per_lr) if skip_end is None else skip_end
         self.snapshot_mode,self.saved,self.record,self.suggestions = snapshot,None,None,None
         self.steps_per_lr,self.valid_every,self.valid_batches = steps_per_lr,valid_every,valid_batches
 
 # %% ../nbs/04_callback.ipynb #04callback-013b
-def _check_settings(schedule, div_factor, beta, snapshot, suggest_funcs, steps_per_lr, num_it, valid_every, valid_batches):
+def _check_settings(schedule, div, beta, snapshot, suggest_funcs, steps_per_lr, num_it, valid_every, valid_batches):
     "Clear errors (and warnings) for `LRFinder`'s settings, before anything runs"
     if schedule not in ('exp', 'linear'): raise ValueError(f"schedule ({schedule!r}) must be 'exp' or 'linear'")
-    if not (math.isfinite(div_factor) and div_factor > 1): raise ValueError(f"div_factor ({div_factor!r}) must be a finite number above 1")
+    if not (math.isfinite(div) and div > 1): raise ValueError(f"div ({div!r}) must be a finite number above 1")
     if not 0 <= beta < 1: raise ValueError(f"beta ({beta!r}) must be in [0, 1)")
     if snapshot not in snapshot_modes: raise ValueError(f"snapshot ({snapshot!r}) must be one of {', '.join(map(repr, snapshot_modes))}")
     check_suggest_funcs(suggest_funcs)
@@ -106,27 +106,40 @@ def _check_settings(schedule, div_factor, beta, snapshot, suggest_funcs, steps_p
                         "suggestions on so short a curve are rough")
 
 # %% ../nbs/04_callback.ipynb #04callback-013d
+def check_groups(n_lrs:int, learn) -> int:
+    "The number of parameter groups of `learn`; a clear error unless `n_lrs` learning rates fit them (one for all, or one each)"
+    if learn.opt is not None: n_groups = len(learn.opt.param_lists)
+    else:
+        params = L(learn.splitter(learn.model))
+        n_groups = len(params) if len(params) and isinstance(params[0], (L, list)) else 1
+    if n_lrs not in (1, n_groups): raise ValueError(f"start_lr/end_lr give {n_lrs} learning rates but the model has {n_groups} parameter "
+                                                    f"groups: give {n_groups}, or one for all")
+    return n_groups
+
+@patch
+def _start(self:LRFinder, learn):
+    "Check the learning rates against the parameter groups before `ShortFit` takes its snapshot (and creates a missing optimizer)"
+    check_groups(len(self.base_lrs), learn)
+    ShortFit._start(self, learn)
+
 @patch
 def begin(self:LRFinder):
     "At `before_fit`: start a fresh record and set the first learning rate"
     n_groups = len(self.opt.param_lists)
-    if len(self.base_lrs) not in (1, n_groups):
-        raise ValueError(f"start_lr/end_lr give {len(self.base_lrs)} learning rates but the optimizer has {n_groups} parameter groups: "
-                         f"give {n_groups}, or one for all")
     starts,ratios,_ = np.broadcast_arrays(self.base_lrs, self.ratios, np.zeros(n_groups))
     self.group_sweeps = list(zip(starts.tolist(), ratios.tolist()))
-    self.record = LRFinderRecord(self.start_lr, self.end_lr, self.num_it, self.stop_div, self.div_factor, self.beta, self.schedule,
+    self.record = LRFinderRecord(self.start_lr, self.end_lr, self.num_it, self.stop_div, self.div, self.beta, self.schedule,
                                  world_size=self.world, steps_per_lr=self.steps_per_lr)
     self.record.trained_before,self.at_lr = self.trained_before,[]
     self.probe_batches = self._fixed_valid_batches() if self.valid_every else []
     self._set_step(0)
     show = any(isinstance(cb, ProgressCallback) and run for cb,run in self.muted) # where fastai would show its bars
-    self.bar = progress_bar(range(self.record.n_points), leave=True) if show and rank() == 0 else None
+    self.bar = progress_bar(range(self.record.n_planned), leave=True) if show and rank() == 0 else None
     if self.bar is not None: self.bar.update(0)
 
 @patch
 def _set_step(self:LRFinder, i:int):
-    self.current_lrs = [lr*lr_multiplier(ratio, i/self.record.n_points, self.schedule) for lr,ratio in self.group_sweeps]
+    self.current_lrs = [lr*lr_multiplier(ratio, i/self.record.n_planned, self.schedule) for lr,ratio in self.group_sweeps]
 
 @patch
 def before_batch(self:LRFinder):
@@ -139,7 +152,7 @@ def before_batch(self:LRFinder):
 def after_real_step(self:LRFinder, loss:torch.Tensor):
     "Record a point once per learning rate (the mean of its `steps_per_lr` steps), and stop when the record says so"
     record = self.record
-    if record.n_steps == 0 and not self.at_lr: record.n_acc = self.n_acc
+    if record.n_recorded == 0 and not self.at_lr: record.n_acc = self.n_acc
     self.at_lr.append(loss.item())
     record.n_optimizer_steps += 1
     if self.valid_every and record.n_optimizer_steps % self.valid_every == 0: self._probe()
@@ -149,8 +162,8 @@ def after_real_step(self:LRFinder, loss:torch.Tensor):
     reason = record.add(self.current_lrs, mean, spread)
     if self.bar is not None:
         self.bar.comment = f"lr {record.lrs[-1]:.2e}, smoothed loss {record.smoothed_losses[-1]:.4g}"
-        self.bar.update(record.n_steps)
-    self._set_step(record.n_steps)
+        self.bar.update(record.n_recorded)
+    self._set_step(record.n_recorded)
     if reason: raise CancelFitException()
 
 @patch
@@ -176,7 +189,7 @@ def _close_bar(self:LRFinder):
     if bar is None: return
     rec = self.record
     bar.comment = f"stopped: {rec.stop_reason} at lr {rec.lrs[-1]:.2e}" if rec.lrs else f"stopped: {rec.stop_reason}"
-    bar.update_bar(rec.n_steps)
+    bar.update_bar(rec.n_recorded)
     bar.on_iter_end()
     if isinstance(bar, ConsoleProgressBar) and printing(): print(flush=True) # end the bar's line: what follows starts on its own
 

@@ -135,7 +135,7 @@ def _summary(res, rec) -> list:
     finite = any(math.isfinite(l) for l in rec.losses)
     for name,value in res._asdict().items():
         if not finite: lines.append(f"  {name:<8} none: no finite loss was recorded"); continue
-        spread = f"  (runs: {res.spread[name][0]:.2e} to {res.spread[name][1]:.2e})" if res.spread else ""
+        spread = f"  (runs: {res.runs_min_max[name][0]:.2e} to {res.runs_min_max[name][1]:.2e})" if res.runs_min_max else ""
         lines.append(f"  {name:<8} {value:.2e}{spread}" + ("  (not a suggestion: no clear valley)" if res.no_clear_valley else ""))
     lines += _probe_lines(res, rec)
     if getattr(res, 'trial', None) is not None: lines += ["  " + line for line in res.trial.summary().splitlines()]

@@ -9,7 +9,7 @@ import numpy as np
 
 # %% auto #0
 __all__ = ['LRFinderWarning', 'warn', 'ema_step', 'smooth_losses', 'lr_multiplier', 'as_array', 'zero_lag_smooth', 'noise_level',
-           'LRFinderRecord']
+           'StopRule', 'LRFinderRecord']
 
 # %% ../nbs/00_core.ipynb #00core-006
 class LRFinderWarning(UserWarning):
@@ -98,22 +98,62 @@ def zero_lag_smooth(lrs:np.ndarray|list, losses:np.ndarray|list, sigma:float=1/3
         res = _gauss_fft(losses, offsets)/_gauss_fft(np.ones(len(x)), offsets)
     return res
 
-# %% ../nbs/00_core.ipynb #00core-018
+# %% ../nbs/00_core.ipynb #00core-018s
 def noise_level(losses) -> float:
     "Robust standard deviation of the step-to-step noise of `losses` (from the median absolute difference of neighbours)"
     steps = np.abs(np.diff(as_array(losses)))
     return float(np.median(steps)/(0.6745*math.sqrt(2))) if len(steps) else 0.
 
+class StopRule:
+    "Has a range test diverged? A rise of the smoothed loss, told from a spike of wild batches; asked once per point by the record"
+    min_grace = 5       # no point is judged before a tenth of the sweep, nor before this many: the first debiased averages are too noisy
+    clear_fall = 3.     # the curve has clearly fallen once its settled best is this many raw-noise sd below its start
+    min_persist = 7     # before a clear fall, the median of the last `persist` raw losses must have risen too: 7 ignores a 3-point spike
+    persist = None      # that window: `max(min_persist, n_planned//15)` unless set (chosen in benchmarks/stop_rule_replay.py)
+    in_a_row = 2        # ... at this many points in a row
+    z = 3.              # ... and by this many standard deviations of that median more than the bar
+    median_sd = 1.2533  # sqrt(pi/2): the median of k normal draws has this times their sd/sqrt(k) as its own sd
+    rounding = 1e-9     # relative floor on the scale: an average of equal losses wobbles in its last digits
+    noise_points = (5, 1000) # the raw noise is read on at most the last 1000 points before the window judged, if 5 or more are there
+
+    def __init__(self, div:float=4.): # Diverged: risen above its best by more than `div-1` times the curve's scale
+        self.div,self.start,self.noise,self.best,self.settled_best,self.held = div,None,0.,math.inf,math.inf,0
+
+    def __call__(self, record) -> bool:
+        "Judge the newest point of `record`: has its smoothed loss risen above its best by more than `div-1` times the scale, for real?"
+        n,smoothed,losses = record.n_recorded,record.smoothed_losses[-1],record.losses
+        grace,persist = max(self.min_grace, record.n_planned//10),self.persist or max(self.min_persist, record.n_planned//15)
+        self.best = min(self.best, smoothed)
+        if n == grace: self.start,self.noise = smoothed,float(np.std(losses))
+        if n >= grace: self.settled_best = min(self.settled_best, smoothed) # the best once the average has settled
+        if self.start is None: return False
+        scale = max(self.start - self.best, self.noise, self.rounding*max(abs(self.best), abs(self.start)))
+        if smoothed - self.best <= (self.div-1)*scale:
+            self.held = 0
+            return False
+        fewest,most = self.noise_points
+        before = losses[-most:-persist] # the raw losses' noise before the points judged if it can (a blow-up's steps are not noise)
+        noise = noise_level(before if len(before) >= fewest else losses)
+        if self.start - self.settled_best > self.clear_fall*noise: return True # after a clear fall: a rise of 3 times the fall
+        recent = float(np.median(losses[-persist:]))
+        held = recent - self.settled_best > (self.div-1)*max(scale, noise) + self.z*self.median_sd*noise/math.sqrt(persist)
+        self.held = self.held + 1 if held else 0
+        return self.held >= self.in_a_row
+
+# %% ../nbs/00_core.ipynb #00core-018
+_renamed = dict(n_steps='n_recorded', n_points='n_planned', spreads='step_sds', band='ema_band', div_factor='div') # old names (issue 27): their error names the new one
+
 class LRFinderRecord:
     "What one range test saw: the learning rates of each optimizer step, its raw and smoothed loss, and why it stopped"
-    settings_names = ('start_lr', 'end_lr', 'num_it', 'stop_div', 'div_factor', 'beta', 'schedule', 'world_size', 'batch_size', 'n_acc',
+    settings_names = ('start_lr', 'end_lr', 'num_it', 'stop_div', 'div', 'beta', 'schedule', 'world_size', 'batch_size', 'n_acc',
                       'steps_per_lr')
+    stop_rule = StopRule # what judges a divergence: called with `div`, then once per point with the record
     def __init__(self,
         start_lr:float|list=1e-7, # Learning rate of the first step (one per parameter group, or one for all)
         end_lr:float|list=10,     # Learning rate `num_it` steps later
         num_it:int=100,           # Number of optimizer steps
-        stop_div:bool=True,       # Stop once the smoothed loss diverges
-        div_factor:float=4.,      # Diverged means: risen above its best by more than `div_factor-1` times the curve's scale
+        stop_div:bool=True,       # Stop once the loss diverges (see `StopRule`)
+        div:float=4.,             # Diverged: the loss's level risen above its best by more than `div-1` times the curve's scale
         beta:float=0.98,          # Smoothing factor of the loss
         schedule:str='exp',       # 'exp' or 'linear'
         world_size:int=1,         # Processes whose losses were averaged into each point
@@ -121,18 +161,19 @@ class LRFinderRecord:
         n_acc:int=1,              # Batches accumulated into one optimizer step
         steps_per_lr:int=1,       # Optimizer steps at each learning rate: one point is their mean loss
     ):
-        self.start_lr,self.end_lr,self.num_it,self.stop_div,self.div_factor = start_lr,end_lr,num_it,stop_div,div_factor
+        self.start_lr,self.end_lr,self.num_it,self.stop_div,self.div = start_lr,end_lr,num_it,stop_div,div
         self.beta,self.schedule,self.world_size,self.batch_size,self.n_acc = beta,schedule,world_size,batch_size,n_acc
-        self.steps_per_lr = steps_per_lr
-        self.lrs,self.group_lrs,self.losses,self.smoothed_losses,self.spreads = [],[],[],[],[]
+        self.steps_per_lr,self.rule = steps_per_lr,self.stop_rule(div)
+        self.lrs,self.group_lrs,self.losses,self.smoothed_losses,self.step_sds = [],[],[],[],[]
         self.valid_lrs,self.valid_losses = [],[] # the validation probe's points, if any
-        self.stop_reason,self.best_loss,self._avg = None,math.inf,0.
-        self.grace,self.start_level,self.noise,self.settled_best = max(5, self.n_points//10),None,0.,math.inf
-        self.risen = 0 # points in a row at which the rise has held (see `diverged`)
-        self.persist = max(7, self.n_points//15) # points a rise must last: the median of this many raw losses must have risen too
-        self.runs,self.band = [],None # set on the median of repeated runs
+        self.stop_reason,self._avg = None,0.
+        self.runs,self.ema_band = [],None # set on the median of repeated runs
         self.n_optimizer_steps = 0 # counted by `LRFinder`: `steps_per_lr` per point
         self.trained_before = None # set by `LRFinder`: had the learner been trained before the range test?
+
+    def __getattr__(self, name):
+        if name in _renamed: raise AttributeError(f"LRFinderRecord.{name} is now {_renamed[name]}")
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     @property
     def settings(self) -> dict:
@@ -140,12 +181,12 @@ class LRFinderRecord:
         return {k: getattr(self, k) for k in self.settings_names}
 
     @property
-    def n_steps(self) -> int:
+    def n_recorded(self) -> int:
         "Points recorded: one per learning rate (one per optimizer step unless `steps_per_lr > 1`)"
         return len(self.losses)
 
     @property
-    def n_points(self) -> int:
+    def n_planned(self) -> int:
         "Points the sweep plans: `num_it // steps_per_lr` learning rates"
         return max(1, self.num_it//self.steps_per_lr)
 
@@ -154,41 +195,18 @@ class LRFinderRecord:
         "Items behind one optimizer step: batch size times accumulated batches times processes"
         return None if self.batch_size is None else self.batch_size*self.n_acc*self.world_size
 
-    def add(self, group_lrs:list|tuple, loss:float, spread:float=0.) -> str|None:
-        """Record one point at `group_lrs` with raw `loss` (the mean of `steps_per_lr` steps, whose standard deviation is `spread`);
+    def add(self, group_lrs:list|tuple, loss:float, step_sd:float=0.) -> str|None:
+        """Record one point at `group_lrs` with raw `loss` (the mean of `steps_per_lr` steps, whose standard deviation is `step_sd`);
         return the reason to stop, if any"""
         group_lrs = tuple(float(lr) for lr in group_lrs)
         self.group_lrs.append(group_lrs)
         self.lrs.append(group_lrs[-1])
-        self.losses.append(float(loss)); self.spreads.append(float(spread))
-        self._avg, smoothed = ema_step(self._avg, float(loss), self.n_steps, self.beta)
+        self.losses.append(float(loss)); self.step_sds.append(float(step_sd))
+        self._avg, smoothed = ema_step(self._avg, float(loss), self.n_recorded, self.beta)
         self.smoothed_losses.append(smoothed)
         if not math.isfinite(loss): return self.stop('non_finite')
-        self.best_loss = min(self.best_loss, smoothed)
-        if self.n_steps == self.grace: self.start_level,self.noise = smoothed,float(np.std(self.losses))
-        if self.n_steps >= self.grace: self.settled_best = min(self.settled_best, smoothed) # the best once the average has settled
-        if self.stop_div and self.diverged(smoothed): return self.stop('diverged')
-        if self.n_steps >= self.n_points: return self.stop('num_it')
-
-    def diverged(self, smoothed:float) -> bool:
-        "Has the loss risen above its best by more than `div_factor-1` times the curve's scale (after the grace period), for real?"
-        if self.start_level is None: return False
-        rounding = 1e-9*max(abs(self.best_loss), abs(self.start_level)) # an average of equal losses wobbles in its last digits
-        scale = max(self.start_level - self.best_loss, self.noise, rounding)
-        if smoothed - self.best_loss <= (self.div_factor-1)*scale: self.risen = 0; return False
-        before = self.losses[-1000:-self.persist]
-        # the raw losses' noise, before the points judged if it can (a blow-up's steps are not noise)
-        noise = noise_level(before if len(before) >= 5 else self.losses)
-        # the curve has clearly fallen: a rise of 3 times its fall is a divergence
-        if self.start_level - self.settled_best > 3*noise: return True
-        # It has not fallen yet, so its scale is only the noise, and a few wild batches lift the smoothed loss past the bar: a spike, not
-        # a divergence. The rise must persist: the median of the last `persist` raw losses has to clear the same bar (with the raw noise
-        # in the scale, plus 3 standard deviations of that median), from the best of the average once settled (its first values are
-        # averages of a few points, as noisy as the raw losses), at two points in a row.
-        recent = float(np.median(self.losses[-self.persist:]))
-        held = recent - self.settled_best > (self.div_factor-1)*max(scale, noise) + 3*1.2533*noise/math.sqrt(self.persist)
-        self.risen = self.risen + 1 if held else 0
-        return self.risen >= 2
+        if self.stop_div and self.rule(self): return self.stop('diverged')
+        if self.n_recorded >= self.n_planned: return self.stop('num_it')
 
     def stop(self, reason:str) -> str:
         "Note why the run ended (the first reason wins)"
@@ -204,16 +222,16 @@ class LRFinderRecord:
     @classmethod
     def median_of(cls, records:list) -> LRFinderRecord:
         "One record from runs of the same sweep: per step, median raw and smoothed losses of the runs that reached it, and a 10-90% band"
-        longest = max(records, key=lambda r: r.n_steps)
+        longest = max(records, key=lambda r: r.n_recorded)
         # steps at least half the runs reached
-        n = sum(2*sum(r.n_steps > i for r in records) >= len(records) for i in range(longest.n_steps))
+        n = sum(2*sum(r.n_recorded > i for r in records) >= len(records) for i in range(longest.n_recorded))
         res = cls(**longest.settings)
         res.lrs,res.group_lrs = longest.lrs[:n],longest.group_lrs[:n]
-        per_step = lambda attr: [np.array([getattr(r, attr)[i] for r in records if r.n_steps > i]) for i in range(n)]
+        per_step = lambda attr: [np.array([getattr(r, attr)[i] for r in records if r.n_recorded > i]) for i in range(n)]
         res.losses = [float(np.median(v)) for v in per_step('losses')]
         smoothed = per_step('smoothed_losses')
         res.smoothed_losses = [float(np.median(v)) for v in smoothed]
-        res.band = ([float(np.percentile(v, 10)) for v in smoothed], [float(np.percentile(v, 90)) for v in smoothed])
+        res.ema_band = ([float(np.percentile(v, 10)) for v in smoothed], [float(np.percentile(v, 90)) for v in smoothed])
         reasons = [r.stop_reason for r in records]
         res.stop_reason,res.runs = max(set(reasons), key=reasons.count),list(records)
         res.n_optimizer_steps,res.trained_before = longest.n_optimizer_steps,longest.trained_before
@@ -229,11 +247,11 @@ class LRFinderRecord:
         "Plain Python values, ready for JSON"
         settings = {k: (list(map(float, v)) if isinstance(v, (list, tuple, np.ndarray)) else v) for k,v in self.settings.items()}
         res = dict(settings=settings, stop_reason=self.stop_reason, effective_batch_size=self.effective_batch_size,
-                   n_points=self.n_steps, n_optimizer_steps=self.n_optimizer_steps,
+                   n_recorded=self.n_recorded, n_optimizer_steps=self.n_optimizer_steps,
                    lrs=self.lrs, group_lrs=[list(g) for g in self.group_lrs],
                    losses=self.losses, smoothed_losses=self.smoothed_losses)
-        if self.band is not None: res.update(ema_band_low=self.band[0], ema_band_high=self.band[1], n_runs=len(self.runs)) # of fastai's EMA
-        if self.steps_per_lr > 1: res.update(spreads=self.spreads)
+        if self.ema_band is not None: res.update(ema_band_low=self.ema_band[0], ema_band_high=self.ema_band[1], n_runs=len(self.runs)) # of fastai's EMA
+        if self.steps_per_lr > 1: res.update(step_sds=self.step_sds)
         if self.valid_losses: res.update(valid_lrs=self.valid_lrs, valid_losses=self.valid_losses)
         return res
 
@@ -244,5 +262,5 @@ class LRFinderRecord:
     def size(self) -> str:
         "How long the run was, in points and in optimizer steps when the two differ: '30 learning rates, 300 optimizer steps'"
         count = lambda n, what: f"{n} {what}" + ("" if n == 1 else "s")
-        if self.steps_per_lr == 1 and self.n_optimizer_steps in (0, self.n_steps): return count(self.n_steps, 'step')
-        return f"{count(self.n_steps, 'learning rate')}, {count(self.n_optimizer_steps, 'optimizer step')}"
+        if self.steps_per_lr == 1 and self.n_optimizer_steps in (0, self.n_recorded): return count(self.n_recorded, 'step')
+        return f"{count(self.n_recorded, 'learning rate')}, {count(self.n_optimizer_steps, 'optimizer step')}"

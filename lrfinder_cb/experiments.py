@@ -4,14 +4,13 @@
 
 # %% ../nbs/10_experiments.ipynb #10experiments-001
 from __future__ import annotations
-import numpy as np
 from pathlib import Path
 import matplotlib.pyplot as plt
 from fastcore.basics import patch
 from fastcore.imports import IN_NOTEBOOK
 from fastai.data.core import DataLoaders
 from fastai.learner import Learner
-from .shortfit import put_back, runs_snapshot
+from .shortfit import put_back, runs_snapshot, positive_int
 from .distributed import rank
 import lrfinder_cb.learner # `Learner.lr_find`
 
@@ -21,9 +20,8 @@ __all__ = ['plot_lr_find_bs']
 # %% ../nbs/10_experiments.ipynb #10experiments-012
 def _check_batch_sizes(bss) -> list:
     bss = list(bss) if isinstance(bss, (list, tuple, range)) else [bss]
-    if not bss or any(isinstance(b, bool) or not isinstance(b, (int, np.integer)) or b < 1 for b in bss):
-        raise ValueError(f"bss ({bss!r}) must be a list of whole batch sizes, 1 or more")
-    return [int(b) for b in bss]
+    if not bss: raise ValueError("bss ([]) must be a list of whole batch sizes, 1 or more")
+    return [positive_int(b, f"bss ({bss!r}): batch size", 'a whole number') for b in bss]
 
 def _rebuilt(dls, bs:int) -> DataLoaders:
     "`dls` with every loader rebuilt at batch size `bs`"

@@ -16,7 +16,7 @@ from .core import LRFinderRecord, LRFinderWarning
 from .suggest import SuggestedLRs, default_suggest_funcs, suggest, SuggestionMethod, valley, slide, minimum, steep
 from .snapshot import reseed
 from .shortfit import put_back, epochs_for, run_short_fit, positive_int, runs_snapshot
-from .callback import LRFinder, publish
+from .callback import LRFinder, publish, check_groups
 from .distributed import rank
 
 # %% auto #0
@@ -64,12 +64,6 @@ fastai_finder.__doc__ = "fastai's own `lr_find`, `plot_lr_find`, `LRFinder`, rul
 replace_fastai_names()
 import lrfinder_cb.plot # patches `Recorder.plot_lr_find`, once fastai's is captured
 
-# %% ../nbs/05_learner.ipynb #05learner-005
-def _n_param_groups(learn) -> int:
-    if learn.opt is not None: return len(learn.opt.param_lists)
-    params = L(learn.splitter(learn.model))
-    return len(params) if len(params) and isinstance(params[0], (L, list)) else 1
-
 # %% ../nbs/05_learner.ipynb #05learner-007
 vary_modes = ('order', 'init')
 
@@ -110,8 +104,8 @@ def _run_repeated(learn, finders:list, n_steps, vary:str='order', **fit_kwargs):
     record,first = LRFinderRecord.median_of([cb.record for cb in finders]),finders[0]
     res = suggest(record, first.suggest_funcs, first.skip_start, first.skip_end, warn=rank() == 0)
     res.runs,res.vary = [cb.suggestions for cb in finders],vary
-    res.spread = {name: (min(r[i] for r in res.runs), max(r[i] for r in res.runs)) for i,name in enumerate(res._fields)}
-    res.bands = _bands(res.runs) if res._fields else {}
+    res.runs_min_max = {name: (min(r[i] for r in res.runs), max(r[i] for r in res.runs)) for i,name in enumerate(res._fields)}
+    res.runs_band = _bands(res.runs) if res._fields else {}
     publish(learn, record, res)
     return res
 
@@ -124,12 +118,10 @@ def _check_runs(learn, n_runs, vary, n_lrs:int):
     if vary == 'init':
         if n_runs == 1: raise ValueError("vary='init' compares runs from fresh initial weights: give n_runs=2 or more")
         check_reinit(learn)
-    n_groups = _n_param_groups(learn)
-    if n_lrs not in (1, n_groups):
-        raise ValueError(f"start_lr/end_lr give {n_lrs} learning rates but the model has {n_groups} parameter groups: give {n_groups}, or "
-                         "one for all")
+    check_groups(n_lrs, learn)
 
-_moved = dict(trial="lr_find no longer runs trials: call learn.trial_lrs(res) on the result it returns")
+_moved = dict(trial="lr_find no longer runs trials: call learn.trial_lrs(res) on the result it returns",
+              div_factor="lr_find(div_factor=...) is now lr_find(div=...): the same divergence threshold")
 
 @patch
 @delegates(LRFinder.__init__, but=['start_lr', 'end_lr', 'num_it', 'stop_div', 'suggest_funcs'])

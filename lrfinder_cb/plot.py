@@ -126,8 +126,8 @@ def _band(record, suggestions, solid:str, end:int, lag_free=None):
     if solid == 'lag_free' and 'lag_free_band' in curves: return curves['lag_free_band']
     # as `_curves` smoothed it
     if solid == 'lag_free' and lag_free is not None: return lag_free_band(record.runs, *lag_free, skip_start=0, skip_end=0)
-    if solid == 'ema' and record.band is not None:
-        return np.asarray(record.lrs[:end]), np.asarray(record.band[0][:end]), np.asarray(record.band[1][:end])
+    if solid == 'ema' and record.ema_band is not None:
+        return np.asarray(record.lrs[:end]), np.asarray(record.ema_band[0][:end]), np.asarray(record.ema_band[1][:end])
 
 # %% ../nbs/02_plot.ipynb #02plot-008
 @patch

@@ -5,10 +5,11 @@
 # %% ../nbs/03b_shortfit.ipynb #03bshortfit-001
 from __future__ import annotations
 import itertools, math
+import numpy as np
 import torch
 from fastcore.basics import patch
 from fastcore.foundation import L
-from fastai.callback.core import Callback, CancelValidException, CancelBatchException, CancelFitException
+from fastai.callback.core import Callback, CancelValidException, CancelBatchException
 from fastai.callback.progress import CSVLogger, ProgressCallback
 from fastai.callback.schedule import ParamScheduler
 from fastai.callback.training import GradientAccumulation
@@ -37,10 +38,10 @@ def unmute(muted:list):
     for cb,run in muted: cb.run = run
 
 # %% ../nbs/03b_shortfit.ipynb #03bshortfit-006
-def positive_int(value, name:str, what:str='a whole number') -> int:
-    "`value` if it is a whole number, 1 or more; else a `ValueError` naming `name`"
-    if isinstance(value, bool) or not isinstance(value, int) and not (hasattr(value, 'dtype') and value.dtype.kind in 'iu') or value < 1:
-        raise ValueError(f"{name} ({value!r}) must be {what}, 1 or more")
+def positive_int(value, name:str, what:str='a whole number', least:int=1) -> int:
+    "`value` if it is a whole number, `least` or more; else a `ValueError` naming `name`"
+    whole = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+    if not (whole and value >= least): raise ValueError(f"{name} ({value!r}) must be {what}, {least} or more")
     return int(value)
 
 skipped_step_room = 4 # epochs are planned for up to this many times the batches the steps need: up to 3 in 4 steps may be skipped

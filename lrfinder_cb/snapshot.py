@@ -11,7 +11,7 @@ from torch import nn
 from fastai.optimizer import Optimizer
 from fastai.learner import Learner
 from fastcore.foundation import L
-from .store import map_tensors, cpu_clone, loaded, _cpu_copy, _to_device, MemoryStore, choose_store, snapshot_bytes
+from .store import map_tensors, cpu_clone, loaded, _to_device, MemoryStore, choose_store, snapshot_bytes
 
 # %% auto #0
 __all__ = ['learner_attrs', 'ModelState', 'OptimizerState', 'ObjectState', 'RNGState', 'DataLoaderState', 'reseed', 'Snapshot']

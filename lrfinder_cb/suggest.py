@@ -56,9 +56,11 @@ _declared = dict( # the fields of every result beside the rules' values, and the
     regions=None, range=None,          # `find_regions` and `safe_range` of the curve (`None` without a clear valley)
     curves=dict, read=dict,            # the curves drawn and read, by name; which curve each rule read
     skip=(None, 5),                    # how the curve was trimmed
-    runs=list, spread=dict, bands=dict, vary=None, # repeated runs: each run's result, the spread and 10-90% bands of each rule
+    runs=list, runs_min_max=dict, runs_band=dict, vary=None, # repeated runs: each run's result; each rule's lowest and highest, its 10-90% band
     trial=None,        # `learn.trial_lrs(res)`'s `TrialResult`
 )
+
+_renamed = dict(spread='runs_min_max', bands='runs_band') # old names (issue 27): their error names the new one
 
 class SuggestedLRs(tuple):
     "Suggested learning rates, one field per suggestion rule (fastai's namedtuple), with the declared fields of `_declared`"
@@ -74,6 +76,7 @@ class SuggestedLRs(tuple):
 
     def __getattr__(self, name):
         "Any known rule by name (`res.valley`), computed on demand on the same record, as `suggest` computes it"
+        if name in _renamed: raise AttributeError(f"SuggestedLRs.{name} is now {_renamed[name]}")
         if name not in known_rules or self.__dict__.get('record') is None:
             raise AttributeError(f"{type(self).__name__} has no field {name!r}; its fields are {self._fields}"
                                  + (f", and rule {name!r} needs the record of the run" if name in known_rules else ""))
@@ -143,7 +146,8 @@ def as_dict(self:SuggestedLRs) -> dict:
     spans = lambda d: {k: list(v) for k,v in d.items()}
     return dict(suggestions=self._asdict(), lr=self.lr, reason=self.reason, points=spans(self.points), notes=self.notes,
                 no_clear_valley=self.no_clear_valley, range=None if self.range is None else list(self.range),
-                regions=self.regions and spans(self.regions), spread=spans(self.spread), bands=spans(self.bands), vary=self.vary,
+                regions=self.regions and spans(self.regions), runs_min_max=spans(self.runs_min_max),
+                runs_band=spans(self.runs_band), vary=self.vary,
                 curves=curves, record=None if self.record is None else self.record.as_dict(),
                 trial=None if self.trial is None else self.trial.as_dict())
 
@@ -154,7 +158,7 @@ def _record_notes(record:LRFinderRecord):
     notes = []
     if record.stop_reason in _stop_notes:
         unit = "steps" if record.steps_per_lr == 1 else "learning rates"
-        notes.append(f"{_stop_notes[record.stop_reason]} after {record.n_steps} of {record.n_points} {unit}")
+        notes.append(f"{_stop_notes[record.stop_reason]} after {record.n_recorded} of {record.n_planned} {unit}")
     return notes
 
 # %% ../nbs/01_suggest.ipynb #01suggest-037
@@ -180,7 +184,7 @@ def lag_free_band(runs:list, lrs:np.ndarray, curve:np.ndarray, skip_start:int|No
     point by point"""
     smoothed = np.full((len(runs), len(lrs)), np.nan)
     for k,run in enumerate(runs):
-        run_lrs,run_losses,_ = prepare_curve(run.lrs, run.losses, run.n_points, skip_start, skip_end)
+        run_lrs,run_losses,_ = prepare_curve(run.lrs, run.losses, run.n_planned, skip_start, skip_end)
         n = min(len(run_lrs), len(lrs))
         if n >= 2 and np.isclose(run_lrs[0], lrs[0]): smoothed[k, :n] = zero_lag_smooth(run_lrs, run_losses)[:n]
     reached = np.isfinite(smoothed).sum(0) > 0
@@ -209,7 +213,7 @@ def rises_early(lrs, losses, min_fall:float=4., smooth:np.ndarray|None=None) -> 
 def run_noise(record:LRFinderRecord, skip_start:int|None=None, skip_end:int=5) -> float|None:
     "The step-to-step noise of one run, for the median record of repeated runs (the median of the runs'); `None` for a single run"
     if not record.runs: return None
-    noises = [noise_level(prepare_curve(r.lrs, r.losses, r.n_points, skip_start, skip_end)[1]) for r in record.runs]
+    noises = [noise_level(prepare_curve(r.lrs, r.losses, r.n_planned, skip_start, skip_end)[1]) for r in record.runs]
     return float(np.median(noises))
 
 def flat_cause(record:LRFinderRecord, losses) -> str:
@@ -227,8 +231,8 @@ def suggest(record:LRFinderRecord, suggest_funcs:tuple|list|None=default_suggest
             warn:bool=True, min_fall:float=4.) -> SuggestedLRs:
     "Run `suggest_funcs` on the prepared curve of `record`; never `None`, never a crash on a short curve"
     funcs = check_suggest_funcs(suggest_funcs)
-    lrs,losses,notes = prepare_curve(record.lrs, record.smoothed_losses, record.n_points, skip_start, skip_end)
-    raw_lrs,raw_losses,_ = prepare_curve(record.lrs, record.losses, record.n_points, skip_start, skip_end)
+    lrs,losses,notes = prepare_curve(record.lrs, record.smoothed_losses, record.n_planned, skip_start, skip_end)
+    raw_lrs,raw_losses,_ = prepare_curve(record.lrs, record.losses, record.n_planned, skip_start, skip_end)
     notes = _record_notes(record) + notes
     curve_ok = len(raw_lrs) >= 2
     lag_free = zero_lag_smooth(raw_lrs, raw_losses) if curve_ok else raw_losses # computed once: the rules and the plot read it
@@ -265,7 +269,7 @@ def suggest(record:LRFinderRecord, suggest_funcs:tuple|list|None=default_suggest
         curve = (raw_lrs, raw_losses) if raw else (lrs, losses)
         extra = dict(ema=(torch.tensor(lrs), torch.tensor(losses))) if kind == 'raw+ema' else {}
         if raw and 'smooth' in inspect.signature(func).parameters: extra['smooth'] = lag_free
-        if len(curve[0]): value = func(torch.tensor(curve[0]), torch.tensor(curve[1]), record.n_points, **extra)[0]
+        if len(curve[0]): value = func(torch.tensor(curve[0]), torch.tensor(curve[1]), record.n_planned, **extra)[0]
         else: value = record.lrs[0] if record.lrs else float(np.ravel(record.start_lr)[-1]) # the last group's, as plotted
         values[name],read[name] = float(value),'lag_free' if raw and len(raw_lrs) else 'ema'
         points[name] = (float(value), loss_at(value, *curves[read[name]])) # on the curve the rule read

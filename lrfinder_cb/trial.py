@@ -154,11 +154,10 @@ def _group_lrs(learn, res, lr:float) -> list:
 # %% ../nbs/12_trial.ipynb #12trial-012
 def _check(candidates, n_steps, n_candidates, factor, recipe, margin, valid_batches, seed=0):
     "Clear errors for bad arguments of `trial_lrs`, before anything runs"
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed ({seed!r}) must be a whole number, 0 or more: the seed of the trials' data order")
+    positive_int(seed, 'seed', "a whole number (the seed of the trials' data order)", least=0)
     positive_int(n_steps, 'n_steps', 'a whole number of optimizer steps per trial')
     positive_int(valid_batches, 'valid_batches')
-    if isinstance(n_candidates, bool) or not isinstance(n_candidates, (int, np.integer)) or n_candidates < 1 or n_candidates % 2 == 0:
+    if positive_int(n_candidates, 'n_candidates') % 2 == 0:
         raise ValueError(f"n_candidates ({n_candidates!r}) must be odd (the suggestion and as many on each side), such as 3 or 5")
     if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not factor > 1:
         raise ValueError(f"factor ({factor!r}) must be a number above 1: the ratio between neighbouring candidates")

@@ -93,7 +93,7 @@ try:
         if scenario.startswith('trial'): result.update(trial_lrs=res.trial.lrs, trial_losses=res.trial.losses, trial_lr=res.trial.lr)
         if finder == 'ours' and rec is not None:
             result.update(stop_reason=rec.stop_reason, world_size=rec.world_size, effective_batch_size=rec.effective_batch_size,
-                          valid_losses=rec.valid_losses, spreads=rec.spreads)
+                          valid_losses=rec.valid_losses, spreads=rec.step_sds)
         after = learn.model.state_dict()
         result['restored'] = all(torch.equal(before[k], after[k]) for k in before)
         dist.barrier()  # a rank that finished waits here for the others, as a training script would at its next collective

@@ -144,7 +144,7 @@ def test_the_stop_rule_replay_of_the_benchmarks_readme():
 def test_the_window_of_the_stop_rule_was_chosen_on_synthetic_spikes():
     "The synthetic column of the `--choose` table: the previous rule stops on early spikes, a median of 7 rarely does"
     import stop_rule_replay as replay
-    assert replay.synthetic_false_stops(None, cls=replay.PreviousRule) == (804, 900)
+    assert replay.synthetic_false_stops(None, rule=replay.FirstRule) == (804, 900)
     assert [replay.synthetic_false_stops(k)[0] for k in (5, 7, 9)] == [285, 14, 13]
     assert replay.synthetic_false_stops(7, split=True) == (2, 861, 12, 39) # before the fall, during it
 

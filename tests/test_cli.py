@@ -168,7 +168,7 @@ def test_points_and_optimizer_steps_are_named_apart(tmp_path):
     points, steps = map(int, re.search(r"lr-find: (\d+) learning rates, (\d+) optimizer steps", out.stdout).groups())
     assert (points, steps) == (30, 90)
     record = json.loads((tmp_path/'r.json').read_text())['record']
-    assert (record['n_points'], record['n_optimizer_steps']) == (30, 90) and len(record['lrs']) == 30
+    assert (record['n_recorded'], record['n_optimizer_steps']) == (30, 90) and len(record['lrs']) == 30
     plain = run(['--demo', '--num-it', '40', '--no-stop-div'], tmp_path)
     assert 'lr-find: 40 steps from' in plain.stdout
 

@@ -133,4 +133,4 @@ def test_single_process_makes_no_collective_call(tmp_path, monkeypatch):
     with quiet(learn), warnings.catch_warnings():
         warnings.simplefilter('ignore')
         learn.lr_find(num_it=20, show_plot=False)
-    assert learn.recorder.lr_find_record.world_size == 1 and learn.recorder.lr_find_record.n_steps > 10
+    assert learn.recorder.lr_find_record.world_size == 1 and learn.recorder.lr_find_record.n_recorded > 10

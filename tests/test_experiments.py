@@ -20,7 +20,7 @@ def test_steps_per_lr_schedule_and_points(tmp_path):
     learn = regression_learner(tmp_path)
     find(learn, num_it=60, steps_per_lr=4, stop_div=False, end_lr=1.)
     rec = learn.recorder.lr_find_record
-    assert rec.n_steps == 15 and len(rec.spreads) == 15 and all(s >= 0 for s in rec.spreads)
+    assert rec.n_recorded == 15 and len(rec.step_sds) == 15 and all(s >= 0 for s in rec.step_sds)
     np.testing.assert_allclose(rec.lrs, [1e-7*(1/1e-7)**(i/15) for i in range(15)], rtol=1e-12)
 
 
@@ -57,7 +57,7 @@ def test_vary_init_varies_and_restores(tmp_path):
     assert_same_weights(before, weights(learn))
     first_losses = [r.record.losses[0] for r in res.runs]
     assert len(set(first_losses)) == 3, "every run should start from other weights"
-    lo, hi = res.bands['between']
+    lo, hi = res.runs_band['between']
     assert lo <= hi and res.vary == 'init'
 
 
@@ -86,7 +86,7 @@ def test_cli_exposes_the_experiments(tmp_path):
     out = run_cli(['--demo', '--num-it', '40', '--bs', '32,64', '--steps-per-lr', '2', '--valid-every', '4', '--json', 'bs.json', '--out', 'bs.png'], tmp_path)
     assert out.returncode == 0, out.stderr
     data = json.loads((tmp_path/'bs.json').read_text())['by_batch_size']
-    assert sorted(data) == ['32', '64'] and data['32']['record']['spreads'] and data['64']['record']['valid_losses']
+    assert sorted(data) == ['32', '64'] and data['32']['record']['step_sds'] and data['64']['record']['valid_losses']
     assert (tmp_path/'bs.png').stat().st_size > 5000
     out = run_cli(['--demo', '--num-it', '40', '--runs', '2', '--vary', 'init', '--json', 'init.json'], tmp_path)
     assert out.returncode == 0, out.stderr

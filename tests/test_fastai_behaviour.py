@@ -63,7 +63,7 @@ def test_namedtuple_api(tmp_path):
 def test_no_suggest_funcs_returns_none_as_fastai(tmp_path):
     learn = regression_learner(tmp_path)
     assert run(learn, suggest_funcs=None) is None
-    assert learn.recorder.lr_find_record.n_steps > 0
+    assert learn.recorder.lr_find_record.n_recorded > 0
 
 
 def test_every_rule_readable_on_a_default_result(tmp_path):
@@ -90,7 +90,7 @@ def test_num_it_below_six_runs_as_asked_with_a_warning(tmp_path):
     learn = regression_learner(tmp_path)
     with quiet(learn), pytest.warns(LRFinderWarning, match='num_it \\(3\\) is below 6'):
         learn.lr_find(num_it=3, show_plot=False, stop_div=False)
-    assert learn.recorder.lr_find_record.n_steps == 3
+    assert learn.recorder.lr_find_record.n_recorded == 3
 
 
 def test_string_rule_is_caught_before_the_run(tmp_path):
@@ -112,7 +112,7 @@ def test_after_training_the_sweep_runs_on(tmp_path):
     with quiet(learn): learn.fit_one_cycle(3, 1e-2)
     res = run(learn)
     rec = learn.recorder.lr_find_record
-    assert rec.n_steps > 50, rec
+    assert rec.n_recorded > 50, rec
     assert res.edge > 1e-6
 
 
@@ -123,7 +123,7 @@ def test_negative_loss_sweeps_as_the_positive_one(tmp_path, fastai_lr_find):
     negative.loss_func = shifted
     res_plain, res_negative = run(plain), run(negative)
     rec_plain, rec_negative = plain.recorder.lr_find_record, negative.recorder.lr_find_record
-    assert rec_negative.n_steps == rec_plain.n_steps > 50
+    assert rec_negative.n_recorded == rec_plain.n_recorded > 50
     assert not res_negative.no_clear_valley
     assert res_negative.edge == pytest.approx(res_plain.edge, rel=1e-4)
     theirs = demo_learner(0, path=tmp_path)
@@ -148,7 +148,7 @@ def test_half_the_steps_skipped_still_reaches_num_it(tmp_path):
     learn.add_cb(SkipHalf())
     run(learn, num_it=100, stop_div=False, end_lr=1.)
     rec = learn.recorder.lr_find_record
-    assert (rec.n_steps, rec.stop_reason) == (100, 'num_it')
+    assert (rec.n_recorded, rec.stop_reason) == (100, 'num_it')
     assert rec.lrs[-1] == pytest.approx(1e-7*(1/1e-7)**(99/100))
 
 

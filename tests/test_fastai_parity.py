@@ -57,7 +57,7 @@ def test_nan_stops_ours_but_not_fastai(tmp_path, fastai_lr_find):
     with quiet(ours_learn), pytest.warns(LRFinderWarning, match='non-finite after 31 of 100 steps'):
         res = ours_learn.lr_find(num_it=100, show_plot=False)
     rec = ours_learn.recorder.lr_find_record
-    assert (rec.n_steps, rec.stop_reason) == (31, 'non_finite')
+    assert (rec.n_recorded, rec.stop_reason) == (31, 'non_finite')
     assert math.isfinite(res[0]) and res[0] <= rec.lrs[29]
 
 

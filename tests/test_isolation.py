@@ -180,7 +180,7 @@ def test_range_test_after_training_runs_a_full_curve_and_repeats(tmp_path):
     first = learn.recorder.lr_find_record
     ours(learn, num_it=60, end_lr=1.)
     second = learn.recorder.lr_find_record
-    assert first.n_steps == 60 and first.stop_reason == 'num_it'
+    assert first.n_recorded == 60 and first.stop_reason == 'num_it'
     assert (first.lrs, first.losses) == (second.lrs, second.losses)
 
 
@@ -231,7 +231,7 @@ def check_gradient_accumulation(run, tmp_path):
     windows = [probe.lrs[i:i+4] for i in range(0, 80, 4)]
     assert all(len(set(w)) == 1 for w in windows), "the learning rate moved inside an accumulation window"
     rec = learn.recorder.lr_find_record
-    assert (rec.n_steps, rec.n_acc) == (20, 4)
+    assert (rec.n_recorded, rec.n_acc) == (20, 4)
     assert rec.lrs == [w[0] for w in windows]
     np.testing.assert_allclose(rec.losses, [np.mean(probe.losses[i:i+4]) for i in range(0, 80, 4)], rtol=1e-6)
 

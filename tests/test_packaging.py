@@ -68,7 +68,7 @@ def test_readme_pipeline_example_reaches_num_it(tmp_path):
     with learn.no_bar(), learn.no_logging(), warnings.catch_warnings():
         warnings.simplefilter('ignore', LRFinderWarning)
         learn.fit(10, cbs=LRFinder(num_it=200, stop_div=False, end_lr=1.))
-    assert learn.recorder.lr_find_record.n_steps == 200
+    assert learn.recorder.lr_find_record.n_recorded == 200
 
 
 def test_license_is_spdx_and_shipped():

@@ -173,7 +173,7 @@ def test_cancelled_batches_make_no_point(tmp_path, make):
         warnings.simplefilter('ignore', LRFinderWarning)
         learn.lr_find(num_it=70, stop_div=False, end_lr=1e-1, show_plot=False)
     rec = learn.recorder.lr_find_record
-    assert rec.n_steps == rec.n_optimizer_steps == steps.count.steps == 70 and rec.stop_reason == 'num_it'
+    assert rec.n_recorded == rec.n_optimizer_steps == steps.count.steps == 70 and rec.stop_reason == 'num_it'
     expected = [1e-7*(1e-1/1e-7)**(i/70) for i in range(70)]
     assert rec.lrs == pytest.approx(expected, rel=1e-9)
     assert all(math.isfinite(l) for l in rec.losses)

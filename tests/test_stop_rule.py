@@ -17,7 +17,7 @@ from fastai.optimizer import SGD
 from fastai.torch_core import set_seed
 from sklearn.datasets import load_digits
 from lrfinder_cb.all import LRFinderWarning
-from lrfinder_cb.core import LRFinderRecord
+from lrfinder_cb.core import LRFinderRecord, StopRule
 from lrfinder_cb.suggest import synthetic_curve
 from helpers import demo_learner, quiet
 sys.path.insert(0, str(Path(__file__).parents[1]/'benchmarks'))
@@ -49,8 +49,8 @@ def test_wild_batches_early_in_the_data_do_not_end_the_sweep(seed):
     find(learn)
     rec = learn.recorder.lr_find_record
     assert max(rec.losses[10:13]) > 3*np.median(rec.losses[:10]), "the batches are wild"
-    assert rec.n_steps > 80, f"stopped ({rec.stop_reason}) at point {rec.n_steps}, lr {rec.lrs[-1]:.1e}"
-    assert replay(rec.settings, dict(losses=rec.losses, group_lrs=rec.group_lrs), PreviousRule).n_steps < 20, "the previous rule stopped there"
+    assert rec.n_recorded > 80, f"stopped ({rec.stop_reason}) at point {rec.n_recorded}, lr {rec.lrs[-1]:.1e}"
+    assert replay(rec.settings, dict(losses=rec.losses, group_lrs=rec.group_lrs), PreviousRule).n_recorded < 20, "the previous rule stopped there"
 
 
 class LossSpike(Callback):
@@ -71,7 +71,7 @@ def test_an_early_spike_moves_the_default_suggestion_by_less_than_1_5x(seed):
     learn.add_cb(LossSpike())
     spiked = find(learn)
     rec = learn.recorder.lr_find_record
-    assert rec.lrs[10] < 1e-5 and rec.n_steps > 50
+    assert rec.lrs[10] < 1e-5 and rec.n_recorded > 50
     assert 1/1.5 <= spiked.between/plain.between <= 1.5, (spiked.between, plain.between)
 
 
@@ -83,18 +83,18 @@ def test_a_real_blow_up_still_stops_within_a_few_points():
     sweep, stopping = dict(losses=rec.losses, group_lrs=rec.group_lrs), {**rec.settings, 'stop_div': True}
     old, new = replay(stopping, sweep, PreviousRule), replay(stopping, sweep)
     assert old.stop_reason == 'diverged' and new.stop_reason in ('diverged', 'non_finite')
-    assert 0 <= new.n_steps - old.n_steps <= 3, (old.n_steps, new.n_steps)
+    assert 0 <= new.n_recorded - old.n_recorded <= 3, (old.n_recorded, new.n_recorded)
     nan = LRFinderRecord(num_it=100)
     assert [nan.add([1e-3], 1.), nan.add([1e-2], float('nan'))] == [None, 'non_finite'], "a NaN stops at once, as before"
 
 
-def feed_with(cls, lrs, losses) -> LRFinderRecord:
-    rec = cls(num_it=len(lrs))
+def feed_with(rule, lrs, losses) -> LRFinderRecord:
+    rec = type('Judged', (LRFinderRecord,), dict(stop_rule=rule))(num_it=len(lrs))
     for lr, loss in zip(lrs, losses):
         if rec.add([lr], loss): break
     return rec
 
-feed = partial(feed_with, LRFinderRecord)
+feed = partial(feed_with, StopRule)
 
 
 @settings(max_examples=200, deadline=None, derandomize=True)
@@ -111,8 +111,8 @@ def test_generated_curves_stop_only_at_a_real_divergence(n, steepest, noise, see
         i = int(plateau[0]*(n - plateau[1]))
         base[i:i + plateau[1]] = base[i]
     clean = base + noise*np.random.default_rng(seed).standard_normal(n)
-    noisy, fresh = clean.copy(), LRFinderRecord(num_it=n)
-    grace, k = fresh.grace, fresh.persist
+    noisy = clean.copy()
+    grace, k = max(StopRule.min_grace, n//10), max(StopRule.min_persist, n//15)
     before_fall = int(np.searchsorted(np.log10(lrs/steepest), -1.5)) # the curve is still flat: a learning rate far below divergence
     wild = np.zeros(n, bool)
     for where, length, height in spikes:
@@ -126,7 +126,7 @@ def test_generated_curves_stop_only_at_a_real_divergence(n, steepest, noise, see
     risen = base - base.min() # the noise-free curve's rise above its bottom, after the bottom
     risen[:int(np.argmin(base))] = 0
     if rec.stop_reason == 'diverged':
-        assert risen[rec.n_steps - 1] > fall, f"stopped at point {rec.n_steps} of {n}, before the curve blew up"
+        assert risen[rec.n_recorded - 1] > fall, f"stopped at point {rec.n_recorded} of {n}, before the curve blew up"
     previous = feed_with(PreviousRule, lrs, (clean + offset)*scale) # the previous rule, on the curve without spikes
-    if previous.stop_reason == 'diverged' and risen[previous.n_steps - 1] > fall and previous.n_steps + 4 < n: # a real divergence: a few points later at most
-        assert rec.stop_reason in ('diverged', 'non_finite') and rec.n_steps <= previous.n_steps + 4, (rec.n_steps, previous.n_steps)
+    if previous.stop_reason == 'diverged' and risen[previous.n_recorded - 1] > fall and previous.n_recorded + 4 < n: # a real divergence: a few points later at most
+        assert rec.stop_reason in ('diverged', 'non_finite') and rec.n_recorded <= previous.n_recorded + 4, (rec.n_recorded, previous.n_recorded)

@@ -100,7 +100,7 @@ def test_steps_per_lr_warns_when_the_curve_would_be_short_and_the_record_says_bo
         warnings.simplefilter('ignore')
         learn.lr_find(num_it=300, steps_per_lr=10, stop_div=False, end_lr=1., show_plot=False)
     record = learn.recorder.lr_find_record
-    assert (record.n_steps, record.n_optimizer_steps) == (30, 300)
+    assert (record.n_recorded, record.n_optimizer_steps) == (30, 300)
     assert repr(record).startswith('LRFinderRecord(30 learning rates, 300 optimizer steps, lr ')
 
 
