@@ -220,7 +220,12 @@ def fastai_default(r):
 
 DEFAULT_ROW = "fastai's default learning rate, no range test (1e-3; `fine_tune` 2e-3)"
 
-SHIPPED = {'**between** (shipped default: `suggest(record, [between])`)': lambda r: suggest(r.record, [between], warn=False)[0]}
+def shipped(r):
+    "The default's suggestion; with no clear valley there is none (issue 28), and a user trains at fastai's default instead"
+    lr = suggest(r.record, [between], warn=False)[0]
+    return fastai_default(r) if math.isnan(lr) else lr
+
+SHIPPED = {"**between** (shipped default; fastai's default rate when there is no valley)": shipped}
 
 
 def report(runs, runs3=None):

@@ -135,8 +135,9 @@ def _summary(res, rec) -> list:
     finite = any(math.isfinite(l) for l in rec.losses)
     for name,value in res._asdict().items():
         if not finite: lines.append(f"  {name:<8} none: no finite loss was recorded"); continue
+        if res.no_clear_valley: lines.append(f"  {name:<8} none: no clear valley (see the note)"); continue
         spread = f"  (runs: {res.runs_min_max[name][0]:.2e} to {res.runs_min_max[name][1]:.2e})" if res.runs_min_max else ""
-        lines.append(f"  {name:<8} {value:.2e}{spread}" + ("  (not a suggestion: no clear valley)" if res.no_clear_valley else ""))
+        lines.append(f"  {name:<8} {value:.2e}{spread}" + ("  (weak valley: rough)" if res.verdict == 'weak' else ""))
     lines += _probe_lines(res, rec)
     if getattr(res, 'trial', None) is not None: lines += ["  " + line for line in res.trial.summary().splitlines()]
     return lines + [f"  note: {in_flags(n)}" for n in res.notes]
@@ -241,10 +242,11 @@ def main(argv:list|None=None) -> int:
     error = _report(res, args.out, args.json, [m for m in dict.fromkeys(said) if not any(n in m for n in notes)])
     if error: parser.exit(2, f"lr-find: error: {error}\n")
     unclear = [r for r in (res.values() if isinstance(res, dict) else [res]) if r.no_clear_valley]
-    if unclear: # a script must not read the printed value as a learning rate
-        reason = unclear[0].reason or dict(message='no clear valley')
-        print(f"lr-find: no suggestion: {in_flags(reason['message'])}", file=sys.stderr)
-    if args.train:
+    if unclear: print("lr-find: no suggestion: the curve shows no clear valley (the note above says why)", file=sys.stderr)
+    if args.train and unclear:
+        print("lr-find: not training: there is no learning rate to train at; pass one to your own fit_one_cycle, or widen the sweep "
+              "(--start-lr, --end-lr)", file=sys.stderr)
+    elif args.train:
         try: trained = _train(learn, res, args)
         except Exception as e:
             if args.traceback: raise
@@ -254,11 +256,9 @@ def main(argv:list|None=None) -> int:
     return 3 if unclear else 0
 
 def _train(learn, res, args) -> dict:
-    """`fit_one_cycle(args.train)` at the first suggestion (the trials' pick, with --trial), or at fastai's default `lr_max` without a
-    clear valley, as `lr_max='find'` trains; what it reached"""
-    lr = None if res.no_clear_valley or not len(res) else float(res.trial) if res.trial is not None else float(res[0])
-    why = 'the trials' if res.trial is not None else res._fields[0] if len(res) else ''
-    at = f"lr_max={learn.lr:.3g} (fastai's default: no clear valley)" if lr is None else f"lr_max={lr:.3g} ({why})"
+    "`fit_one_cycle(args.train)` at the first suggestion (the trials' pick, with --trial), as `lr_max='find'` trains; what it reached"
+    lr = float(res.trial) if res.trial is not None else float(res[0])
+    at = f"lr_max={lr:.3g} ({'the trials' if res.trial is not None else res._fields[0]})"
     print(f"lr-find: training {args.train} epoch{'s' if args.train > 1 else ''} of fit_one_cycle at {at}", flush=True)
     tty = sys.stdout.isatty()
     with warnings.catch_warnings():
@@ -268,8 +268,7 @@ def _train(learn, res, args) -> dict:
     names = [n for n in learn.recorder.metric_names[1:] if n != 'time']
     values = {n: float(v) for n,v in zip(names, learn.recorder.values[-1])}
     print("lr-find: trained: " + ", ".join(f"{n} {v:.4g}" for n,v in values.items()), flush=True)
-    return dict(method='fit_one_cycle', epochs=args.train, lr_max=learn.lr if lr is None else lr, from_suggestion=lr is not None,
-                final=values)
+    return dict(method='fit_one_cycle', epochs=args.train, lr_max=lr, final=values)
 
 def _save_training(learn, trained:dict, args) -> str|None:
     "Save the trained model (`--save-model`) and add the training to the JSON (`--json`); the error of a save that failed (or `None`)"

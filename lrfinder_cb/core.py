@@ -105,43 +105,55 @@ def noise_level(losses) -> float:
     return float(np.median(steps)/(0.6745*math.sqrt(2))) if len(steps) else 0.
 
 class StopRule:
-    "Has a range test diverged? A rise of the smoothed loss, told from a spike of wild batches; asked once per point by the record"
-    min_grace = 5       # no point is judged before a tenth of the sweep, nor before this many: the first debiased averages are too noisy
-    clear_fall = 3.     # the curve has clearly fallen once its settled best is this many raw-noise sd below its start
-    min_persist = 7     # before a clear fall, the median of the last `persist` raw losses must have risen too: 7 ignores a 3-point spike
-    persist = None      # that window: `max(min_persist, n_planned//15)` unless set (chosen in benchmarks/stop_rule_replay.py)
-    in_a_row = 2        # ... at this many points in a row
-    z = 3.              # ... and by this many standard deviations of that median more than the bar
-    median_sd = 1.2533  # sqrt(pi/2): the median of k normal draws has this times their sd/sqrt(k) as its own sd
-    rounding = 1e-9     # relative floor on the scale: an average of equal losses wobbles in its last digits
-    noise_points = (5, 1000) # the raw noise is read on at most the last 1000 points before the window judged, if 5 or more are there
+    "Has a range test diverged? A rise of the loss's level that lasts, told from a spike of wild batches; asked per point by the record"
+    longest_spike = 10      # wild batches in a row that are a spike, not a divergence, before the curve has clearly fallen (issue 28)
+    spike_after_fall = 3    # ... and after it: past the valley, a rise that lasts longer is where the sweep should end
+    clear_fall = 3.         # the curve has clearly fallen once its level is this many raw-noise standard deviations below its start
+    in_a_row = 2            # a rise must be seen at this many points in a row
+    z = 3.                  # standard deviations of a window's median a rise must clear besides the bar (about 1 in 700 by chance)
+    median_sd = 1.2533      # sqrt(pi/2): the median of k normal draws has this times their sd/sqrt(k) as its own sd
+    rounding = 1e-9         # relative floor on the scale: an average of equal losses wobbles in its last digits
+    extreme = 1e3           # a rise to a thousand times the loss's size is no spike (those are 2-20 times it): seen on the short window
+    noise_points = 1000     # the raw noise is read on at most this many points before the window judged (the recent sweep's noise)
 
-    def __init__(self, div:float=4.): # Diverged: risen above its best by more than `div-1` times the curve's scale
-        self.div,self.start,self.noise,self.best,self.settled_best,self.held = div,None,0.,math.inf,math.inf,0
+    def __init__(self, div:float=4.): # Diverged: the level risen above its best by more than `div-1` times the curve's scale
+        self.div,self.start,self.best,self.held = div,None,math.inf,0
+        # windows whose median a spike does not move: among 25 points, up to 10 wild ones leave the median one of the other 15
+        self.long,self.short = 2*self.longest_spike + 5,2*self.spike_after_fall + 1
 
     def __call__(self, record) -> bool:
-        "Judge the newest point of `record`: has its smoothed loss risen above its best by more than `div-1` times the scale, for real?"
-        n,smoothed,losses = record.n_recorded,record.smoothed_losses[-1],record.losses
-        grace,persist = max(self.min_grace, record.n_planned//10),self.persist or max(self.min_persist, record.n_planned//15)
-        self.best = min(self.best, smoothed)
-        if n == grace: self.start,self.noise = smoothed,float(np.std(losses))
-        if n >= grace: self.settled_best = min(self.settled_best, smoothed) # the best once the average has settled
-        if self.start is None: return False
-        scale = max(self.start - self.best, self.noise, self.rounding*max(abs(self.best), abs(self.start)))
-        if smoothed - self.best <= (self.div-1)*scale:
-            self.held = 0
-            return False
-        fewest,most = self.noise_points
-        before = losses[-most:-persist] # the raw losses' noise before the points judged if it can (a blow-up's steps are not noise)
-        noise = noise_level(before if len(before) >= fewest else losses)
-        if self.start - self.settled_best > self.clear_fall*noise: return True # after a clear fall: a rise of 3 times the fall
-        recent = float(np.median(losses[-persist:]))
-        held = recent - self.settled_best > (self.div-1)*max(scale, noise) + self.z*self.median_sd*noise/math.sqrt(persist)
+        "Judge the newest point of `record`: has the level of its raw losses risen above its best by `div-1` times the scale, for real?"
+        losses = record.losses
+        # the best level, from the short window: a spike only lifts a median, so it cannot lower this minimum (and a quick fall is seen)
+        if len(losses) >= self.short: self.best = min(self.best, float(np.median(losses[-self.short:])))
+        if len(losses) < self.long: return False
+        if self.start is None: self.start = float(np.median(losses[-self.long:])) # where the curve started, blind to any spike
+        before = losses[-self.noise_points - self.short:-self.short] # a blow-up's steps are not noise: read it before them
+        before = before if len(before) >= 2*self.short else losses
+        # the step-to-step noise first (cheap); a rise is confirmed with the noise around the level, which a flat spike cannot hide
+        size = max(abs(self.best), abs(self.start), noise_level(before))
+        extreme = float(np.median(losses[-self.short:])) - self.best > self.extreme*size
+        held = extreme or (self._risen(losses, noise_level(before)) and self._risen(losses, self._noise_around_level(before)))
         self.held = self.held + 1 if held else 0
         return self.held >= self.in_a_row
 
+    def _risen(self, losses:list, noise:float) -> bool:
+        "Is the level now above the best by `div-1` times the scale and 3 standard deviations of its median?"
+        fall = self.start - self.best
+        scale = max(fall, noise, self.rounding*max(abs(self.best), abs(self.start)))
+        k = self.short if fall > self.clear_fall*noise else self.long # the level now, blind to spikes up to `longest_spike` before a fall
+        return float(np.median(losses[-k:])) - self.best > (self.div-1)*scale + self.z*self.median_sd*noise/math.sqrt(k)
+
+    def _noise_around_level(self, losses:list) -> float:
+        "Robust standard deviation of `losses` around their running median (of `long` points, centred): a block of equal losses is no quiet"
+        x = np.asarray(losses, dtype=float)
+        half = self.long//2
+        level = np.nanmedian(np.lib.stride_tricks.sliding_window_view(np.pad(x, half, constant_values=np.nan), self.long), axis=1)
+        return float(np.nanmedian(np.abs(x - level)))/0.6745
+
 # %% ../nbs/00_core.ipynb #00core-018
-_renamed = dict(n_steps='n_recorded', n_points='n_planned', spreads='step_sds', band='ema_band', div_factor='div') # old names (issue 27): their error names the new one
+# old names (issue 27): their error names the new one
+_renamed = dict(n_steps='n_recorded', n_points='n_planned', spreads='step_sds', band='ema_band', div_factor='div')
 
 class LRFinderRecord:
     "What one range test saw: the learning rates of each optimizer step, its raw and smoothed loss, and why it stopped"
@@ -250,7 +262,8 @@ class LRFinderRecord:
                    n_recorded=self.n_recorded, n_optimizer_steps=self.n_optimizer_steps,
                    lrs=self.lrs, group_lrs=[list(g) for g in self.group_lrs],
                    losses=self.losses, smoothed_losses=self.smoothed_losses)
-        if self.ema_band is not None: res.update(ema_band_low=self.ema_band[0], ema_band_high=self.ema_band[1], n_runs=len(self.runs)) # of fastai's EMA
+        if self.ema_band is not None: # of fastai's EMA
+            res.update(ema_band_low=self.ema_band[0], ema_band_high=self.ema_band[1], n_runs=len(self.runs))
         if self.steps_per_lr > 1: res.update(step_sds=self.step_sds)
         if self.valid_losses: res.update(valid_lrs=self.valid_lrs, valid_losses=self.valid_losses)
         return res

@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_learner.ipynb #05learner-001
 from __future__ import annotations
-import functools, sys, types, warnings
+import functools, math, sys, types, warnings
 import fastai.callback.schedule # fastai's own patches first, so that ours below replace them whatever is imported later
 from fastcore.basics import patch
 from fastcore.meta import delegates
@@ -83,9 +83,14 @@ def reinit_weights(learn):
         if callable(getattr(m, 'reset_parameters', None)): m.reset_parameters()
     if learn.opt is not None and hasattr(learn.opt, 'clear_state'): learn.opt.clear_state()
 
+def _finite_values(runs:list) -> dict:
+    "Each suggestion of the runs that have one (a run without a valley has none)"
+    values = {name: [r[i] for r in runs if math.isfinite(r[i])] for i,name in enumerate(runs[0]._fields)}
+    return {name: v for name,v in values.items() if v}
+
 def _bands(runs:list) -> dict:
     "10th and 90th percentiles of each suggestion, and of each end of the range, over the runs that have one"
-    res = {name: tuple(np.percentile([r[i] for r in runs], [10, 90]).tolist()) for i,name in enumerate(runs[0]._fields)}
+    res = {name: tuple(np.percentile(v, [10, 90]).tolist()) for name,v in _finite_values(runs).items()}
     ranges = [r.range for r in runs if r.range is not None]
     for i,end in enumerate(('range_lo', 'range_hi')):
         if ranges: res[end] = tuple(np.percentile([r[i] for r in ranges], [10, 90]).tolist())
@@ -104,7 +109,7 @@ def _run_repeated(learn, finders:list, n_steps, vary:str='order', **fit_kwargs):
     record,first = LRFinderRecord.median_of([cb.record for cb in finders]),finders[0]
     res = suggest(record, first.suggest_funcs, first.skip_start, first.skip_end, warn=rank() == 0)
     res.runs,res.vary = [cb.suggestions for cb in finders],vary
-    res.runs_min_max = {name: (min(r[i] for r in res.runs), max(r[i] for r in res.runs)) for i,name in enumerate(res._fields)}
+    res.runs_min_max = {name: (min(v), max(v)) for name,v in _finite_values(res.runs).items()} if res._fields else {}
     res.runs_band = _bands(res.runs) if res._fields else {}
     publish(learn, record, res)
     return res

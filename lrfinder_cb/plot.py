@@ -43,6 +43,7 @@ def _markers(suggestions, nms, curves) -> list:
     if isinstance(suggestions, SuggestedLRs):
         res = []
         for n,v in suggestions._asdict().items():
+            if not np.isfinite(v): continue # no valley, no number: nothing to mark
             kind = suggestions.read.get(n, 'ema') if curves['lag_free'] is not None else 'ema'
             y = suggestions.points[n][1] if n in suggestions.points else loss_at(v, *curves[kind])
             res.append((_marker_label(n, v), v, y, kind))
@@ -61,13 +62,17 @@ def _fit_ylim(ax, ys:list) -> tuple:
     ax.set_ylim(low-pad, high+pad)
     return low-pad,high+pad
 
+_why_none = dict(rose='no clear valley: the loss rose from the start', small_fall='no clear valley: the fall is within the noise',
+                 no_finite_loss='no finite loss: nothing to suggest') # what the plot says instead of a marker
+
 _region_style = dict(flat=('0.6', 'too low'), falling=('C2', 'falling'), rising=('C3', 'too high'))
 
 def _draw_regions(ax, suggestions):
     "Shade and label the regions and bracket the range of `suggestions`; say so when there is no clear valley"
     if not isinstance(suggestions, SuggestedLRs): return
     if suggestions.regions is None:
-        if suggestions.no_clear_valley: ax.text(0.5, 0.5, 'no clear valley', transform=ax.transAxes, ha='center', color='0.4', fontsize=10)
+        if suggestions.no_clear_valley: ax.text(0.5, 0.5, _why_none.get((suggestions.reason or {}).get('kind'), 'no clear valley'),
+                                                transform=ax.transAxes, ha='center', color='0.4', fontsize=10)
         return
     top = ax.get_xaxis_transform()
     for name,(lo,hi) in suggestions.regions.items():

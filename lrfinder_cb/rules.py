@@ -4,15 +4,16 @@
 
 # %% ../nbs/01a_rules.ipynb #01arules-001
 from __future__ import annotations
-import bisect, math
+import bisect, inspect, math
 from functools import partial
 import numpy as np
 import torch
-from .core import zero_lag_smooth, smooth_losses, as_array
+from .core import zero_lag_smooth, smooth_losses, as_array, noise_level
 
 # %% auto #0
 __all__ = ['our_rules', 'known_rules', 'default_suggest_funcs', 'loss_at', 'synthetic_curve', 'minimum', 'steep', 'valley',
-           'slide', 'edge', 'between', 'SuggestionMethod', 'rule_name', 'prepare_curve', 'Rules', 'check_suggest_funcs']
+           'slide', 'edge', 'despike', 'between', 'SuggestionMethod', 'rule_name', 'prepare_curve', 'despiked_ema',
+           'rule_value', 'Rules', 'check_suggest_funcs']
 
 # %% ../nbs/01a_rules.ipynb #01arules-006
 def loss_at(lr:float, lrs, losses) -> float:
@@ -111,18 +112,35 @@ def edge(lrs:torch.Tensor|np.ndarray|list, losses:torch.Tensor|np.ndarray|list, 
 edge.curve = 'raw' # `suggest` gives this rule the raw losses (it smooths them without lag), not fastai's EMA
 
 # %% ../nbs/01a_rules.ipynb #01arules-026f
+def despike(losses:np.ndarray|list, half:int=12, z:float=6., frac:float=0.1) -> np.ndarray:
+    """`losses` with each point before the fall starts that lies more than `z` noise standard deviations above the median of its
+    neighbours (`half` on each side) replaced by that median: a spike the curve came back from (see `StopRule`: up to 10 points in 25).
+    The fall starts where that running median has done `frac` of its fall: spikes do not move it"""
+    x = as_array(losses).copy()
+    finite = np.isfinite(x)
+    if len(x) < 3 or finite.sum() < 3: return x
+    padded = np.pad(np.where(finite, x, np.nan), half, constant_values=np.nan)
+    level = np.nanmedian(np.lib.stride_tricks.sliding_window_view(padded, 2*half + 1), axis=1)
+    start = _fall_done(np.where(np.isfinite(level), level, np.inf), frac)
+    wild = np.zeros(len(x), bool)
+    wild[:start] = x[:start] > level[:start] + z*noise_level(x[finite]) # 6 sd: never a point of normal noise (about 1 in a billion)
+    x[wild] = level[wild]
+    return x
+
 def between(lrs:torch.Tensor|np.ndarray|list, losses:torch.Tensor|np.ndarray|list, num_it:int=None, ema:tuple|None=None, sigma:float=1/3,
             smooth:np.ndarray|None=None):
     """Halfway (log axis) between fastai's `minimum` of the smoothed curve `ema` (`(lrs, losses)`) and the bottom of the lag-free smoothed
     `losses`"""
     lrs,losses = as_array(lrs),as_array(losses)
     if len(lrs) < 2: return _suggestion(lrs[0], lrs, losses)
-    ema_lrs,ema_losses = (lrs, as_array(smooth_losses(losses))) if ema is None or len(ema[0]) == 0 else map(as_array, ema)
+    smooth = _smoothed(lrs, losses, sigma, smooth)
+    bottom = int(np.argmin(smooth))
+    if ema is None or len(ema[0]) == 0: ema_lrs,ema_losses = lrs,as_array(smooth_losses(despike(losses)))
+    else: ema_lrs,ema_losses = map(as_array, ema)
     fastai_minimum = ema_lrs[int(np.argmin(ema_losses))]/10
-    lag_free_bottom = lrs[int(np.argmin(_smoothed(lrs, losses, sigma, smooth)))]
-    return _suggestion(np.clip(math.sqrt(fastai_minimum*lag_free_bottom), lrs.min(), lrs.max()), lrs, losses)
+    return _suggestion(np.clip(math.sqrt(fastai_minimum*lrs[bottom]), lrs.min(), lrs.max()), lrs, losses)
 
-between.curve = 'raw+ema' # `suggest` gives this rule the raw losses, and fastai's EMA curve as `ema`
+between.curve = 'raw+ema' # `suggest` gives this rule the raw losses, and fastai's EMA curve (of the despiked losses) as `ema`
 
 # %% ../nbs/01a_rules.ipynb #01arules-027
 class SuggestionMethod:
@@ -165,6 +183,22 @@ def prepare_curve(lrs:torch.Tensor|np.ndarray|list, losses:torch.Tensor|np.ndarr
     if len(finite[0]) <= len(trimmed[0]): return (*trimmed, [])
     return (*finite, [f"only {len(trimmed[0])} points were left after skipping {skip_start} at the start and {skip_end} at the end: "
                       f"suggestions use all {len(finite[0])} finite points"])
+
+def despiked_ema(record, skip_start, skip_end) -> tuple:
+    "fastai's smoothed curve of `record`, prepared as `suggest` prepares it, of the losses without their spikes before the fall starts"
+    clean = despike(record.losses)
+    same = np.array_equal(clean, as_array(record.losses), equal_nan=True) # the record's own curve (the median of the runs', with n_runs)
+    smoothed = record.smoothed_losses if same else smooth_losses(clean, record.beta)
+    return prepare_curve(record.lrs, smoothed, record.n_planned, skip_start, skip_end)[:2]
+
+def rule_value(func, record, ema:tuple, raw:tuple, ema_read:tuple, lag_free) -> float:
+    "One rule's suggestion, on the curve it asks for: the raw losses (ours) or fastai's smoothed curve (fastai's four)"
+    kind = getattr(func, 'curve', 'smoothed')
+    curve = raw if kind in ('raw', 'raw+ema') else ema
+    if not len(curve[0]): return record.lrs[0] if record.lrs else float(np.ravel(record.start_lr)[-1]) # the last group's, as plotted
+    extra = dict(ema=tuple(map(torch.tensor, ema_read))) if kind == 'raw+ema' else {}
+    if curve is raw and 'smooth' in inspect.signature(func).parameters: extra['smooth'] = lag_free
+    return float(func(torch.tensor(curve[0]), torch.tensor(curve[1]), record.n_planned, **extra)[0])
 
 # %% ../nbs/01a_rules.ipynb #01arules-039
 class Rules(tuple):

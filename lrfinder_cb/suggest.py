@@ -8,15 +8,16 @@ import inspect, math
 import numpy as np
 import torch
 from fastcore.basics import patch
-from .core import LRFinderRecord, zero_lag_smooth, as_array, noise_level
+from .core import LRFinderRecord, zero_lag_smooth, as_array, noise_level, smooth_losses
 from .rules import (loss_at, synthetic_curve, minimum, steep, valley, slide, edge, between, SuggestionMethod, known_rules,
-                               prepare_curve, rule_name, default_suggest_funcs, check_suggest_funcs, _fall, _fall_done, _edge_of,
+                               prepare_curve, rule_name, default_suggest_funcs, despiked_ema, rule_value, check_suggest_funcs,
+                               _fall, _fall_done, _edge_of,
                                _smoothed, _finite_prefix, _unique_names)
 from .core import warn as warn_user
 
 # %% auto #0
 __all__ = ['region_names', 'falls_from_start', 'find_regions', 'safe_range', 'SuggestedLRs', 'smoothing_width', 'relative_fall',
-           'lag_free_band', 'never_fell', 'rises_early', 'run_noise', 'flat_cause', 'suggest']
+           'lag_free_band', 'never_fell', 'rises_early', 'run_noise', 'flat_cause', 'verdict_of', 'suggest']
 
 # %% ../nbs/01_suggest.ipynb #01suggest-026c
 region_names = ('flat', 'falling', 'rising')
@@ -26,14 +27,15 @@ def falls_from_start(lrs, first:int, sigma:float=1/3) -> bool:
     before the sweep)"""
     return bool(np.log10(lrs[first]/lrs[0]) <= sigma)
 
-def find_regions(lrs:np.ndarray|list, smooth:np.ndarray|list) -> dict:
+def find_regions(lrs:np.ndarray|list, smooth:np.ndarray|list, suggestion:float|None=None) -> dict:
     """Learning-rate spans `(lo, hi)` of the flat start, the fall and the rise of a lag-free smoothed curve (those it has: none is
-    zero-width)"""
+    zero-width); the rise, which the plot calls too high, starts at `suggestion` if that lies past the bottom"""
     lrs,smooth = as_array(lrs),as_array(smooth)
     first,bottom = _fall_done(smooth, 0.1),int(np.argmin(smooth))
     if falls_from_start(lrs, first): first = 0 # a curve falling from its first point has no flat start (not a sliver of one)
-    bounds = [lrs[0], lrs[first], lrs[bottom], lrs[-1]]
-    spans = {name: (float(bounds[i]), float(bounds[i+1])) for i,name in enumerate(region_names)}
+    rise = lrs[bottom] if suggestion is None else max(lrs[bottom], suggestion)
+    bounds = [(lrs[0], lrs[first]), (lrs[first], lrs[bottom]), (rise, lrs[-1])]
+    spans = {name: (float(lo), float(hi)) for name,(lo,hi) in zip(region_names, bounds)}
     return {name: span for name,span in spans.items() if span[1] > span[0]} # a region the curve does not have is left out
 
 def safe_range(lrs:np.ndarray|list, smooth:np.ndarray|list, suggestion:float|None=None, lr_mult:float=100.) -> tuple:
@@ -46,17 +48,18 @@ def safe_range(lrs:np.ndarray|list, smooth:np.ndarray|list, suggestion:float|Non
     first = _fall_done(smooth, 0.1)
     lo = float(lrs[first])
     if falls_from_start(lrs, first): lo = min(max(lo, hi/lr_mult), hi)
-    return lo, hi
+    return (lo if suggestion is None else min(lo, float(suggestion))), hi # the range holds the suggestion
 
 # %% ../nbs/01_suggest.ipynb #01suggest-r026
 _declared = dict( # the fields of every result beside the rules' values, and their defaults (mutable ones built afresh for each result)
     lr=None,           # the learning rate to train at: the first rule's suggestion, `None` when the curve shows no clear valley
-    reason=None,       # why there is none, as plain data: `{'kind': ..., 'message': ...}` (kinds: `no_finite_loss`, `rose`, `small_fall`)
-    no_clear_valley=False, fall=None,  # the verdict, and how far the loss fell in units of its noise
+    verdict=None,      # 'clear', 'weak' or 'none' (no number then: `lr` is None, every suggestion NaN): see `verdict_of`
+    reason=None,       # why it is not clear, as data: `{'kind': ..., 'message': ...}` (`weak_fall`, `no_finite_loss`, `rose`, `small_fall`)
+    no_clear_valley=False, fall=None,  # `verdict == 'none'`, and how far the loss fell in units of its noise
     regions=None, range=None,          # `find_regions` and `safe_range` of the curve (`None` without a clear valley)
     curves=dict, read=dict,            # the curves drawn and read, by name; which curve each rule read
     skip=(None, 5),                    # how the curve was trimmed
-    runs=list, runs_min_max=dict, runs_band=dict, vary=None, # repeated runs: each run's result; each rule's lowest and highest, its 10-90% band
+    runs=list, runs_min_max=dict, runs_band=dict, vary=None, # repeated runs: each run's result; each rule's extremes and 10-90% band
     trial=None,        # `learn.trial_lrs(res)`'s `TrialResult`
 )
 
@@ -168,14 +171,15 @@ def smoothing_width(lrs, sigma:float=1/3) -> float:
     w = np.exp(-0.5*((x - x[len(x)//2])/sigma)**2)
     return float(w.sum()**2/(w**2).sum())
 
-def relative_fall(lrs, losses, raw_noise:float|None=None, smooth:np.ndarray|None=None) -> float:
+def relative_fall(lrs, losses, raw_noise:float|None=None, smooth:np.ndarray|None=None, spread:float=0.) -> float:
     """How far the lag-free smoothed loss falls from its start to its bottom, in units of the smoothed curve's noise (from `raw_noise`,
     default: that of `losses`)"""
     lrs,losses = as_array(lrs),as_array(losses)
     if len(lrs) < 2: return 0.
     _,top,low = _fall(_smoothed(lrs, losses, 1/3, smooth))
     noise = (noise_level(losses) if raw_noise is None else raw_noise)/math.sqrt(smoothing_width(lrs))
-    noise = max(noise, 1e-12*float(np.abs(losses).max()), 1e-300) # a noiseless curve: rounding is its noise
+    # the runs' spread, when they differ by more (repeated runs); a noiseless curve: rounding is its noise
+    noise = max(noise, spread, 1e-12*float(np.abs(losses).max()), 1e-300)
     return (top - low)/noise
 
 # %% ../nbs/01_suggest.ipynb #01suggest-039
@@ -227,54 +231,65 @@ def flat_cause(record:LRFinderRecord, losses) -> str:
             "or see how far runs differ with n_runs=3; if its weights are trained already (learn.load, a fine-tuned model), "
             "a flat curve is expected")
 
+def verdict_of(fell:bool, fall:float, min_fall:float=4., clear_fall:float=8.) -> str:
+    """'clear' when the curve fell by `clear_fall` times its noise or more, 'weak' from `min_fall`, else 'none' (a gap of one level:
+    noise moves the fall of a curve near a threshold across one of them, not both)"""
+    if not fell or not fall >= min_fall: return 'none'
+    return 'clear' if fall >= clear_fall else 'weak'
+
+def _times(x:float) -> str: return f"{math.floor(x*10)/10:.1f}" # rounded down: "3.9 times ... (less than 4)" stays true as printed
+
+def _reason(verdict:str, record:LRFinderRecord, raw_lrs, raw_losses, lag_free, fall:float, min_fall:float, clear_fall:float) -> dict|None:
+    "Why the verdict is not 'clear', as plain data: `{'kind': ..., 'message': ...}`"
+    whose = "one run's" if record.runs else 'its'
+    if verdict == 'weak':
+        return dict(kind='weak_fall', message=f"a weak valley: the loss fell by {_times(fall)} times the noise of {whose} smoothed curve "
+                    f"(clear from {clear_fall:g}): treat the suggestion as rough, or see how far runs differ with n_runs=3")
+    if verdict == 'clear': return None
+    if len(raw_lrs) == 0: return dict(kind='no_finite_loss', message="no finite loss was recorded: there is no curve to read")
+    if len(raw_lrs) >= 2 and rises_early(raw_lrs, raw_losses, min_fall, smooth=lag_free):
+        return dict(kind='rose', message="no clear valley: the loss never fell, it rose from the start of the curve "
+                    f"({raw_lrs[0]:.2e}) on: start_lr may be too high (try one 100 times lower), or the model cannot learn from this "
+                    "data as it is (inputs unscaled, too many layers frozen)")
+    return dict(kind='small_fall', message=f"no clear valley: the loss fell by only {_times(fall)} times the noise of {whose} smoothed "
+                f"curve (less than {min_fall:g}); " + flat_cause(record, raw_losses)
+                + (f"; or end_lr ({record.end_lr}) may be too small" if record.stop_reason == 'num_it' else ""))
+
+def _spread(band) -> float:
+    "The runs' spread around their median curve as a standard deviation (10-90% of a normal is 2.563 of them), 0 without runs"
+    if band is None: return 0.
+    width = (band[2] - band[1])[np.isfinite(band[2] - band[1])]
+    return float(np.median(width))/2.563 if len(width) else 0.
+
 def suggest(record:LRFinderRecord, suggest_funcs:tuple|list|None=default_suggest_funcs, skip_start:int|None=None, skip_end:int=5,
-            warn:bool=True, min_fall:float=4.) -> SuggestedLRs:
-    "Run `suggest_funcs` on the prepared curve of `record`; never `None`, never a crash on a short curve"
+            warn:bool=True, min_fall:float=4., clear_fall:float=8.) -> SuggestedLRs:
+    """Run `suggest_funcs` on the prepared curve of `record` and judge it (`verdict_of`); never `None`, never a crash on a short curve;
+    without a valley (verdict 'none') no number: every suggestion is NaN and `lr` is `None`"""
     funcs = check_suggest_funcs(suggest_funcs)
     lrs,losses,notes = prepare_curve(record.lrs, record.smoothed_losses, record.n_planned, skip_start, skip_end)
     raw_lrs,raw_losses,_ = prepare_curve(record.lrs, record.losses, record.n_planned, skip_start, skip_end)
     notes = _record_notes(record) + notes
     curve_ok = len(raw_lrs) >= 2
     lag_free = zero_lag_smooth(raw_lrs, raw_losses) if curve_ok else raw_losses # computed once: the rules and the plot read it
-    fall = relative_fall(raw_lrs, raw_losses, run_noise(record, skip_start, skip_end), smooth=lag_free)
-    fell = curve_ok and not never_fell(raw_lrs, raw_losses, smooth=lag_free)
-    clear = fell and fall >= min_fall
-    no_clear_valley = bool(funcs) and not clear # also when too few finite points were left to show one
-    if clear: # the range reaches the default suggestion, whichever rules were asked for
-        regions = find_regions(raw_lrs, lag_free)
-        span = safe_range(raw_lrs, lag_free, between(raw_lrs, raw_losses, ema=(lrs, losses), smooth=lag_free)[0])
-    else: regions,span = None,None
-    reason = None
-    if no_clear_valley and curve_ok and rises_early(raw_lrs, raw_losses, min_fall, smooth=lag_free):
-        reason = dict(kind='rose', message="no clear valley: the loss never fell, it rose from the start of the curve "
-                      f"({raw_lrs[0]:.2e}) on: "
-                      "start_lr may be too high (try one 100 times lower), or the model cannot learn from this data as it is "
-                      "(inputs unscaled, too many layers frozen)")
-    elif no_clear_valley and curve_ok:
-        whose = "one run's" if record.runs else 'its'
-        reason = dict(kind='small_fall', message=f"no clear valley: the loss fell by only {fall:.1f} times the noise of {whose} "
-                      "smoothed curve "
-                      f"(less than {min_fall:g}); " + flat_cause(record, raw_losses)
-                      + (f"; or end_lr ({record.end_lr}) may be too small" if record.stop_reason == 'num_it' else ""))
-    full_lrs,full_losses = _finite_prefix(as_array(record.lrs), as_array(record.smoothed_losses))
-    if funcs and len(lrs) == 0:
-        reason = dict(kind='no_finite_loss', message="no finite loss was recorded: returning the first learning rate of the sweep")
-    elif funcs and len(lrs) < 10: notes.append(f"the curve has only {len(lrs)} usable points: treat the suggestions as rough")
+    ema_read = despiked_ema(record, skip_start, skip_end) if curve_ok else (lrs, losses)
+    band = lag_free_band(record.runs, raw_lrs, lag_free, skip_start, skip_end) if record.runs and curve_ok else None
+    fall = relative_fall(raw_lrs, raw_losses, run_noise(record, skip_start, skip_end), smooth=lag_free, spread=_spread(band))
+    verdict = verdict_of(curve_ok and not never_fell(raw_lrs, raw_losses, smooth=lag_free), fall, min_fall, clear_fall)
+    reason = _reason(verdict, record, raw_lrs, raw_losses, lag_free, fall, min_fall, clear_fall) if funcs else None
+    if funcs and 0 < len(lrs) < 10: notes.append(f"the curve has only {len(lrs)} usable points: treat the suggestions as rough")
     if reason is not None: notes.append(reason['message'])
-    curves = dict(lag_free=(raw_lrs, lag_free), ema=(full_lrs, full_losses))
+    curves = dict(lag_free=(raw_lrs, lag_free), ema=_finite_prefix(as_array(record.lrs), as_array(record.smoothed_losses)))
+    if band is not None: curves['lag_free_band'] = band
     values,points,read = {},{},{}
     for name,func in zip(_unique_names(funcs), funcs):
-        kind = getattr(func, 'curve', 'smoothed')
-        raw = kind in ('raw', 'raw+ema')
-        curve = (raw_lrs, raw_losses) if raw else (lrs, losses)
-        extra = dict(ema=(torch.tensor(lrs), torch.tensor(losses))) if kind == 'raw+ema' else {}
-        if raw and 'smooth' in inspect.signature(func).parameters: extra['smooth'] = lag_free
-        if len(curve[0]): value = func(torch.tensor(curve[0]), torch.tensor(curve[1]), record.n_planned, **extra)[0]
-        else: value = record.lrs[0] if record.lrs else float(np.ravel(record.start_lr)[-1]) # the last group's, as plotted
-        values[name],read[name] = float(value),'lag_free' if raw and len(raw_lrs) else 'ema'
-        points[name] = (float(value), loss_at(value, *curves[read[name]])) # on the curve the rule read
-    if record.runs and len(raw_lrs) >= 2: curves['lag_free_band'] = lag_free_band(record.runs, raw_lrs, lag_free, skip_start, skip_end)
+        read[name] = 'lag_free' if getattr(func, 'curve', 'smoothed') in ('raw', 'raw+ema') else 'ema'
+        values[name] = math.nan if verdict == 'none' else rule_value(func, record, (lrs, losses), (raw_lrs, raw_losses), ema_read, lag_free)
+        if verdict != 'none': points[name] = (values[name], loss_at(values[name], *curves[read[name]])) # on the curve the rule read
+    span = None
+    if verdict != 'none': # the range reaches the default suggestion, whichever rules were asked for
+        span = safe_range(raw_lrs, lag_free, between(raw_lrs, raw_losses, ema=ema_read, smooth=lag_free)[0])
     if warn and notes: warn_user("; ".join(notes))
-    lr = next(iter(values.values())) if values and not no_clear_valley else None
-    return SuggestedLRs(values, points=points, notes=notes, record=record, lr=lr, reason=reason, fall=fall, no_clear_valley=no_clear_valley,
-                        skip=(skip_start, skip_end), curves=curves, read=read, regions=regions, range=span)
+    lr = next(iter(values.values()), None) if verdict != 'none' else None
+    return SuggestedLRs(values, points=points, notes=notes, record=record, lr=lr,
+                        reason=reason, fall=fall, verdict=verdict, no_clear_valley=verdict == 'none', skip=(skip_start, skip_end),
+                        curves=curves, read=read, regions=None if span is None else find_regions(raw_lrs, lag_free, span[1]), range=span)

@@ -18,14 +18,19 @@ from .callback import LRFinder
 __all__ = ['find_when', 'find_lr', 'FindLR']
 
 # %% ../nbs/11_train.ipynb #11train-005
-def find_lr(learn, what:str, otherwise:str, lr_find_kwargs:dict|None=None, cbs=None, wd=None) -> float|None:
-    """The range test for the training call (`what`: 'fit_one_cycle trains at lr_max='), with its `cbs` and `wd`; the rate (`None`: no
-    valley)"""
+def find_lr(learn, what:str, trains:str, lr_find_kwargs:dict|None=None, cbs=None, wd=None, fallback_lr:float|None=None) -> float:
+    """The range test for the training call `what` ("fit_one_cycle(lr_max='find')"), with its `cbs` and `wd`; the rate to train at, said
+    after `trains` ("fit_one_cycle trains at lr_max="): the suggestion, or `fallback_lr` without a valley (else a clear error)"""
     res = learn.lr_find(**{'show_plot': False, 'cbs': cbs, 'wd': wd, **(lr_find_kwargs or {})})
-    lr = res.lr
-    unclear = f"no clear valley (see learn.recorder.suggested_lrs.reason): {otherwise}"
-    said = f"{what}{lr:.3g} ({res._fields[0]})" if lr is not None else unclear
-    if rank() == 0: learn.logger(f"lr_find: {said}")
+    if res.lr is None and fallback_lr is None:
+        why = (res.reason or {}).get('message', 'no clear valley')
+        raise ValueError(f"{what}: the range test shows no rate to train at ({why}). Give a learning rate instead of 'find', widen the "
+                         "range (lr_find_kwargs=dict(start_lr=1e-8, end_lr=100)), run it on an untrained model, or pass fallback_lr=... "
+                         "to train at that rate when there is no valley")
+    lr = fallback_lr if res.lr is None else res.lr
+    if res.lr is None: said = f"{lr:.3g} (fallback_lr: no clear valley)"
+    else: said = f"{lr:.3g} ({res._fields[0]}{', a weak valley' if res.verdict == 'weak' else ''})"
+    if rank() == 0: learn.logger(f"lr_find: {trains}{said}")
     return lr
 
 def _is_find(value) -> bool: return isinstance(value, str) and value == 'find' # never `==` on an array of per-group rates
@@ -40,11 +45,18 @@ def _check_find_kwargs(where:str, kwargs) -> dict:
     if unknown: raise ValueError(f"{where}: lr_find has no argument {', '.join(map(repr, unknown))}; it takes {', '.join(known)}")
     return dict(kwargs)
 
-def _check_lr_arg(arg:str, value, lr_find_kwargs) -> dict:
+def _check_fallback(where:str, fallback_lr):
+    if fallback_lr is not None and not (isinstance(fallback_lr, (int, float)) and not isinstance(fallback_lr, bool) and fallback_lr > 0):
+        raise ValueError(f"{where}: fallback_lr ({fallback_lr!r}) must be a learning rate above 0, or None")
+
+def _check_lr_arg(arg:str, value, lr_find_kwargs, fallback_lr=None) -> dict:
     if isinstance(value, str) and value != 'find':
         raise ValueError(f"{arg}={value!r}: pass a number, a slice, None, or 'find' (a range test first, then training at what it found)")
     if lr_find_kwargs is not None and not _is_find(value):
         raise ValueError(f"lr_find_kwargs are for the range test of {arg}='find'; {arg} is {value!r}")
+    if fallback_lr is not None and not _is_find(value):
+        raise ValueError(f"fallback_lr is the rate {arg}='find' trains at without a valley; {arg} is {value!r}")
+    _check_fallback(f"{arg}='find'", fallback_lr)
     return _check_find_kwargs(f"{arg}='find'", lr_find_kwargs)
 
 # %% ../nbs/11_train.ipynb #11train-005b
@@ -53,25 +65,24 @@ def _with_find(name:str, arg:str, prepare=None):
     orig = getattr(Learner, name)
     sig = inspect.signature(orig)
     @functools.wraps(orig)
-    def method(self, *args, lr_find_kwargs:dict|None=None, **kwargs):
+    def method(self, *args, lr_find_kwargs:dict|None=None, fallback_lr:float|None=None, **kwargs):
         bound = sig.bind(self, *args, **kwargs)
         value,call = bound.arguments.get(arg),bound.arguments.get('kwargs', bound.arguments)
-        lr_find_kwargs = _check_lr_arg(arg, value, lr_find_kwargs)
+        lr_find_kwargs = _check_lr_arg(arg, value, lr_find_kwargs, fallback_lr)
         if _is_find(value):
             if prepare is not None: prepare(self)
-            default = sig.parameters[arg].default
-            lr = find_lr(self, f"{name} trains at {arg}=", f"{name} trains at {arg}={default!r}, as without 'find'", lr_find_kwargs,
-                         call.get('cbs'), call.get('wd'))
-            bound.arguments[arg] = default if lr is None else lr
+            bound.arguments[arg] = find_lr(self, f"{name}({arg}='find')", f"{name} trains at {arg}=", lr_find_kwargs, call.get('cbs'),
+                                           call.get('wd'), fallback_lr)
         return orig(*bound.args, **bound.kwargs)
     method.__signature__,method.fastai_method = _with_lr_find_kwargs(sig),orig
     return method
 
 def _with_lr_find_kwargs(sig:inspect.Signature) -> inspect.Signature:
-    "`sig` with a keyword-only `lr_find_kwargs` in place of its `**kwargs`, if any (what the wrapped method shows in docs and help)"
+    "`sig` with keyword-only `lr_find_kwargs` and `fallback_lr` in place of its `**kwargs`, if any (what the method shows in docs and help)"
     params = [p for p in sig.parameters.values() if p.kind != inspect.Parameter.VAR_KEYWORD]
-    kw = inspect.Parameter('lr_find_kwargs', inspect.Parameter.KEYWORD_ONLY, default=None, annotation='dict|None')
-    return sig.replace(parameters=params + [kw])
+    kws = [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=a) for n,a in (('lr_find_kwargs', 'dict|None'),
+                                                                                                     ('fallback_lr', 'float|None'))]
+    return sig.replace(parameters=params + kws)
 
 def _refusing_find(name:str, arg:str):
     "fastai's `Learner.<name>`, with a clear error for `arg='find'` (which only `fit_one_cycle`, `fine_tune` and `FindLR` take)"
@@ -114,10 +125,12 @@ class FindLR(Callback):
     order = TrainEvalCallback.order - 1 # first of all: the range test is a whole fit of its own, before this one's callbacks start
     def __init__(self,
         when:str='first',             # the 'first' fit, 'every' fit, or each fit with more trainable parameters than the last ('unfreeze')
-        lr_find_kwargs:dict|None=None # Keyword arguments of the range test (`lr_find`)
+        lr_find_kwargs:dict|None=None, # Keyword arguments of the range test (`lr_find`)
+        fallback_lr:float|None=None,  # The rate the fit peaks at when the curve shows no valley (None: a clear error then)
     ):
         if when not in find_when: raise ValueError(f"FindLR(when={when!r}): when must be one of {', '.join(map(repr, find_when))}")
-        self.when,self.lr_find_kwargs = when,_check_find_kwargs('FindLR', lr_find_kwargs)
+        _check_fallback('FindLR', fallback_lr)
+        self.when,self.lr_find_kwargs,self.fallback_lr = when,_check_find_kwargs('FindLR', lr_find_kwargs),fallback_lr
         self.results,self.factor,self._fits,self._trainable,self._scaled = [],None,0,None,[]
 
     def _due(self, learn) -> bool:
@@ -138,13 +151,13 @@ class FindLR(Callback):
         if not scheds: learn.opt.set_hyper('lr', [h['lr']*self.factor for h in learn.opt.hypers])
 
     def _find(self, learn, scheds):
-        "The range test; `factor` from this fit's peak to its suggestion (`None` without a clear valley)"
+        "The range test; `factor` from this fit's peak to its suggestion (or to `fallback_lr` without a valley)"
         peak = _peak(scheds[0].scheds['lr']) if scheds else learn.opt.hypers[-1]['lr']
         wd = [h['wd'] for h in learn.opt.hypers] if all('wd' in h for h in learn.opt.hypers) else None # the fit's own
         with learn.removed_cbs(scheds + [self]):
-            lr = find_lr(learn, 'this fit trains at ', f"this fit keeps its learning rate {peak:.3g}", self.lr_find_kwargs, wd=wd)
+            lr = find_lr(learn, 'FindLR', 'this fit trains at ', self.lr_find_kwargs, wd=wd, fallback_lr=self.fallback_lr)
         self.results.append(learn.recorder.suggested_lrs)
-        self.factor = None if lr is None else lr/peak
+        self.factor = lr/peak
 
     def _put_back(self):
         "The schedules as the fit's call built them"

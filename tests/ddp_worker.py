@@ -75,6 +75,7 @@ try:
     else:
         kwargs = dict(num_it=60, end_lr=10., show_plot=False)
         if scenario == 'experiments': kwargs.update(steps_per_lr=2, valid_every=3, valid_batches=2)
+        if scenario == 'blowup': kwargs.update(end_lr=100.) # the blow-up well inside the sweep: the stop rule needs a few points after it
         trials = None # 'trial_blowup': its last candidate, 1e30, diverges
         if scenario.startswith('trial'): trials = dict(n_steps=30, valid_batches=2, candidates=[1e-4, 1e-2, 1e30 if scenario == 'trial_blowup' else 1.])
         def find():

@@ -7,7 +7,7 @@ sys.path.insert(0, str(Path(__file__).parents[1]/'benchmarks'))
 import suggestion_cv as cv
 from lrfinder_cb.suggest import between, suggest, default_suggest_funcs
 
-CHOSEN = 'lag-free bottom / k' # what the protocol chooses on the design groups, scored by validation loss
+CHOSEN = 'fastai minimum' # what the protocol chooses on the design groups, scored by validation loss (issue 28's records)
 SHIPPED_FAMILY = 'EMA bottom^w lag-free bottom^(1-w) / k' # `between`: chosen when the benchmark scored the training loss (a bug)
 
 
@@ -23,9 +23,9 @@ def test_the_cache_is_complete(runs):
 
 
 def test_the_cross_validated_choice_and_the_shipped_default(runs):
-    """The protocol, on the design groups scored by validation loss, chooses `lag-free bottom / k` (k = 10**0.25): out of group its worst case
-    ties fastai's `minimum` and its median wins; `between`'s family is behind. The default stays `between`, the family at the constants
-    it was chosen with when the benchmark scored the training loss (benchmarks/README.md says why)"""
+    """The protocol, on the design groups scored by validation loss, chooses fastai's `minimum` (on issue 15's records it was `lag-free
+    bottom / k`, k = 10**0.25, still its constant); `between`'s family is behind, all within the noise floor. The default stays `between`,
+    the family at the constants it was chosen with when the benchmark scored the training loss (benchmarks/README.md says why)"""
     design = [r for r in runs if r.group not in cv.HELD_OUT_GROUPS]
     scores = {name: cv.per_config(design, [f(r) for r in design], real=True).values() for name, f in cv.FIXED.items()}
     constants = {}
@@ -33,13 +33,17 @@ def test_the_cross_validated_choice_and_the_shipped_default(runs):
         lrs, _, constants[fam] = cv.cross_validate(design, fam)
         scores[fam] = cv.per_config(design, lrs, real=True).values()
     assert cv.choose(scores) == CHOSEN
-    assert constants[CHOSEN] == (pytest.approx(10**0.25),)
+    assert constants['lag-free bottom / k'] == (pytest.approx(10**0.25),)
     worst = {k: round(max(v), 2) for k, v in scores.items()}
-    assert (worst[CHOSEN], worst['fastai minimum'], worst[SHIPPED_FAMILY]) == (0.26, 0.27, 0.31)
+    assert (worst['lag-free bottom / k'], worst['fastai minimum'], worst[SHIPPED_FAMILY]) == (0.30, 0.27, 0.31)
     assert default_suggest_funcs == (between,)
     family = cv.FAMILIES[SHIPPED_FAMILY][0]
-    for r in runs: # the shipped rule is that family at (0.5, sqrt(10)), run by run, held-out runs included
-        assert suggest(r.record, [between], warn=False)[0] == pytest.approx(family(r, 0.5, math.sqrt(10)), rel=1e-6)
+    none = 0
+    for r in runs: # the shipped rule is that family at (0.5, sqrt(10)), run by run, held-out runs included, where there is a valley
+        value = suggest(r.record, [between], warn=False)[0]
+        if math.isnan(value): none += 1
+        else: assert value == pytest.approx(family(r, 0.5, math.sqrt(10)), rel=1e-6)
+    assert none == 3, "sine_mlp_oc10's three flat curves: no number (the table scores fastai's default rate there)"
 
 
 def test_the_held_out_figures_of_the_readme(runs):
@@ -47,17 +51,17 @@ def test_the_held_out_figures_of_the_readme(runs):
     def figures(f):
         s = cv.stats(cv.per_config(held, [f(r) for r in held], real=True).values())
         return round(s['median'], 2), round(s['worst'], 2)
-    assert figures(lambda r: suggest(r.record, [between], warn=False)[0]) == (0.20, 0.35)
-    assert figures(cv.FIXED['fastai minimum']) == (0.24, 0.35)
-    assert figures(cv.FIXED['fastai valley']) == (0.45, 0.55)
-    assert figures(cv.FIXED['edge (as shipped: 0.9, x2)']) == (0.29, 0.43)
+    assert figures(cv.shipped) == (0.20, 0.35)
+    assert figures(cv.FIXED['fastai minimum']) == (0.22, 0.35)
+    assert figures(cv.FIXED['fastai valley']) == (0.44, 0.55)
+    assert figures(cv.FIXED['edge (as shipped: 0.9, x2)']) == (0.30, 0.43)
     assert figures(cv.fastai_default) == (0.55, 0.61)
-    lag_free = cv.FAMILIES[CHOSEN][0]
-    assert figures(lambda r: lag_free(r, 10**0.25)) == (0.26, 0.45)
+    lag_free = cv.FAMILIES['lag-free bottom / k'][0]
+    assert figures(lambda r: lag_free(r, 10**0.25)) == (0.28, 0.45)
     floor = cv.stats(cv.noise_floor(held)[0].values())
     assert (round(floor['median'], 2), round(floor['worst'], 2)) == (0.06, 0.11)
     # the worst held-out configuration of `between` and `minimum` is tabular_sgd, where every rule undershoots in every seed
-    for f in (lambda r: suggest(r.record, [between], warn=False)[0], cv.FIXED['fastai minimum']):
+    for f in (cv.shipped, cv.FIXED['fastai minimum']):
         scores = cv.per_config(held, [f(r) for r in held], real=True)
         assert max(scores, key=scores.get) == 'tabular_sgd'
     tabular = [r for r in held if r.config == 'tabular_sgd']
@@ -108,7 +112,7 @@ def test_the_range_figures_of_the_benchmarks_readme(runs):
     for r, e in rows: # the default suggestion always lies inside the range
         if e['range'] is not None:
             assert e['range'][0] <= suggest(r.record, warn=False).between <= e['range'][1]*(1 + 1e-9)
-    for held, (covered, ranged, above) in ((False, (108, 167, 59)), (True, (12, 50, 38))):
+    for held, (covered, ranged, above) in ((False, (105, 167, 62)), (True, (12, 50, 38))):
         es = [e for r, e in rows if (r.group in cv.HELD_OUT_GROUPS) == held and e['range'] is not None]
         assert (sum(e['covered'] for e in es), len(es), sum(e['above'] for e in es)) == (covered, ranged, above)
     held = [rq.evaluate(r, to_edge=True) for r in runs if r.group in cv.HELD_OUT_GROUPS]
@@ -129,8 +133,9 @@ def test_the_stop_rule_is_the_one_the_benchmark_ran():
 
 
 def test_the_stop_rule_replay_of_the_benchmarks_readme():
-    """The figures of benchmarks/README.md: on the full sweeps of every run, the shipped rule stops no sweep earlier than the previous
-    one, and real divergences at most a few points later"""
+    """The figures of benchmarks/README.md: on the full sweeps of every run, the shipped rule (issue 28) against issue 15's: earlier only
+    past the bottom of the curve, real divergences a few points later (median 2; up to 20 where the curve never clearly fell), spikes
+    swept on"""
     import json
     import stop_rule_replay as replay
     files = sorted(replay.RUNS.glob('*.json'))
@@ -138,7 +143,7 @@ def test_the_stop_rule_replay_of_the_benchmarks_readme():
     assert len(entry['sweeps']['record']) == 1 and len(entry['sweeps']['record3']) == 3
     out = replay.summary(files)
     rows = {g: (o['sweeps'], o['earlier'], o['same'], len(o['lags']), max(o['lags']), o['recovered']) for g, o in out.items()}
-    assert rows == {'design': (680, 0, 604, 68, 12, 8), 'held-out': (200, 0, 145, 55, 3, 0)}
+    assert rows == {'design': (680, 100, 280, 248, 20, 52), 'held-out': (200, 37, 84, 79, 12, 0)}
 
 
 def test_the_window_of_the_stop_rule_was_chosen_on_synthetic_spikes():
@@ -169,7 +174,7 @@ def test_the_trial_benchmark_chose_the_shipped_defaults_and_its_figures():
     score = lambda rs, picks: cv.stats(cv.per_config(rs, picks, real=True).values())
     rounded = lambda s: (round(s['median'], 2), round(s['worst'], 2))
     between = next(iter(cv.SHIPPED.values()))
-    assert rounded(score(dr, lrs)) == (0.11, 0.34) and rounded(score(dr, [between(r) for r in dr])) == (0.10, 0.29)
+    assert rounded(score(dr, lrs)) == (0.11, 0.34) and rounded(score(dr, [between(r) for r in dr])) == (0.11, 0.30)
     hr, he = map(list, zip(*held))
     trial_held = score(hr, [tb.pick(e, *tb.FROZEN) for r, e in zip(hr, he)])
     between_held = score(hr, [between(r) for r in hr])
@@ -179,3 +184,10 @@ def test_the_trial_benchmark_chose_the_shipped_defaults_and_its_figures():
     # less than 0.01 (one grid step in one seed of five), far under the noise floor: no win, so `trial=True` stays opt-in
     assert score(dr, lrs)['worst'] - score(dr, [between(r) for r in dr])['worst'] > cv.TIE
     assert abs(trial_held['worst'] - between_held['worst']) < cv.TIE and 0 < between_held['median'] - trial_held['median'] < 0.01
+
+
+def test_issue_28s_spike_family():
+    "`stop_rule_replay.py --spikes`: issue 15's rule stops early on a quarter of the spiked curves, the shipped one on none"
+    import stop_rule_replay as replay
+    assert replay.spike_family(replay.Issue15Rule) == (430, 1787)
+    assert replay.spike_family() == (0, 1787)

@@ -192,12 +192,12 @@ def test_no_number_and_exit_3_when_the_curve_shows_no_valley(tmp_path, case):
             learn.loss_func = lambda out, y: out.sum()*float('nan')
             return learn
     '''))
-    out = run([f'train.py:{case}', '--start-lr', '1e-3', '--json', 'r.json'], tmp_path)
+    out = run([f'train.py:{case}', '--start-lr', '0.1', '--end-lr', '1e4', '--json', 'r.json'], tmp_path)
     assert out.returncode == 3, out.stderr
     assert out.stderr.startswith('lr-find: no suggestion: ') and 'Traceback' not in out.stderr
     data = json.loads((tmp_path/'r.json').read_text())
     assert data['no_clear_valley'] and data['range'] is None and data['regions'] is None
-    if case == 'rising': assert 'never fell' in out.stderr and '--start-lr may be too high' in out.stdout
+    if case == 'rising': assert 'never fell' in out.stdout and '--start-lr may be too high' in out.stdout
     else: assert 'between  none: no finite loss was recorded' in out.stdout
 
 
@@ -230,7 +230,7 @@ def test_train_flag_trains_as_fit_one_cycle_find_and_saves_the_model(tmp_path):
     assert f"lr-find: training 2 epochs of fit_one_cycle at lr_max={lr:.3g} (between)" in out.stdout
     assert 'the trained model saved to m.pth' in out.stdout
     train = json.loads((tmp_path/'r.json').read_text())['train']
-    assert (train['lr_max'], train['epochs'], train['from_suggestion']) == (lr, 2, True)
+    assert (train['lr_max'], train['epochs']) == (lr, 2)
     assert train['final']['valid_loss'] == pytest.approx(float(learn.recorder.values[-1][1]), rel=1e-4)
     saved = torch.load(tmp_path/'m.pth', weights_only=False)
     for k, v in learn.model.state_dict().items(): torch.testing.assert_close(saved['model'][k], v, rtol=1e-5, atol=1e-6)
@@ -238,12 +238,14 @@ def test_train_flag_trains_as_fit_one_cycle_find_and_saves_the_model(tmp_path):
 
 
 @pytest.mark.skipif(LR_FIND is None, reason="the package is not installed (pip install -e .)")
-def test_train_flag_without_a_clear_valley_trains_at_fastais_default_and_exits_3(tmp_path):
+def test_train_flag_without_a_clear_valley_does_not_train_and_exits_3(tmp_path):
+    "Issue 28: no valley, no number, so no training at a rate nobody chose; the reason is printed once (the note), not twice"
     out = run(['--demo', '--num-it', '3', '--train', '1', '--json', 'r.json'], tmp_path)
     assert out.returncode == 3, out.stderr
-    assert "at lr_max=0.001 (fastai's default: no clear valley)" in out.stdout and out.stderr.startswith('lr-find: no suggestion: ')
-    train = json.loads((tmp_path/'r.json').read_text())['train']
-    assert (train['lr_max'], train['from_suggestion']) == (1e-3, False)
+    assert 'lr-find: training' not in out.stdout and 'lr-find: not training: there is no learning rate to train at' in out.stderr
+    assert out.stderr.startswith('lr-find: no suggestion: the curve shows no clear valley (the note above says why)')
+    assert 'train' not in json.loads((tmp_path/'r.json').read_text())
+    assert sum('no clear valley:' in line for line in (out.stdout + out.stderr).splitlines()) == 1
 
 
 @pytest.mark.skipif(LR_FIND is None, reason="the package is not installed (pip install -e .)")

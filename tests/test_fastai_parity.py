@@ -58,7 +58,7 @@ def test_nan_stops_ours_but_not_fastai(tmp_path, fastai_lr_find):
         res = ours_learn.lr_find(num_it=100, show_plot=False)
     rec = ours_learn.recorder.lr_find_record
     assert (rec.n_recorded, rec.stop_reason) == (31, 'non_finite')
-    assert math.isfinite(res[0]) and res[0] <= rec.lrs[29]
+    assert (res.verdict, res.lr) == ('none', None) and math.isnan(res[0]), "31 points, 3 usable: no valley, no number (issue 28)"
 
 
 def test_fastai_marker_not_at_returned_value_ours_is(tmp_path, fastai_lr_find):

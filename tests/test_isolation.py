@@ -274,7 +274,9 @@ def check_discriminative_lrs(run, tmp_path):
     assert all(g[1]/g[0] == pytest.approx(10) for g in rec.group_lrs)
     assert rec.lrs == [g[1] for g in rec.group_lrs]
     assert rec.lrs[-1] < 1.
-    assert res.per_group() == pytest.approx([res[0]/10, res[0]])
+    if res.lr is not None: assert res.per_group() == pytest.approx([res[0]/10, res[0]])
+    lr = float(rec.lrs[len(rec.lrs)//2]) # the groups' ratio at any rate of the sweep
+    assert res.record.group_lrs_at(lr) == pytest.approx([lr/10, lr])
     assert 'last of 2 parameter groups' in learn.recorder.plot_lr_find().axes[0].get_xlabel()
 
 
@@ -409,7 +411,7 @@ def test_real_learners(tmp_path, make):
     before = weights(probed)  # includes BatchNorm running statistics
     res = ours(probed, num_it=15)
     assert_same_weights(before, weights(probed))
-    assert len(probed.recorder.lrs) > 0 and math.isfinite(res[0])
+    assert len(probed.recorder.lrs) > 0 and (math.isfinite(res[0]) or res.verdict == 'none') # 15 points rarely show a valley
     with quiet(probed): probed.fit(1, 1e-3)
     assert_same_weights(weights(alone), weights(probed))
     assert os.listdir(tmp_path) == []

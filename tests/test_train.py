@@ -86,16 +86,21 @@ def test_fine_tune_find_is_lr_find_then_fastais_fine_tune(tmp_path):
     assert_same_weights(weights(one), weights(two))
 
 
-def test_no_clear_valley_trains_as_fastai_would_and_says_so(tmp_path):
+def test_no_clear_valley_is_a_clear_error_unless_a_fallback_is_given(tmp_path):
+    "Issue 28: no valley, no number: 'find' stops with the fixes named and the weights untouched; `fallback_lr` trains at it, and says so"
     learn = regression_learner(tmp_path, seed=0)
     with quiet(learn): learn.fit_one_cycle(10, 1e-2)
-    lines = []
+    before, lines, peak = weights(learn), [], PeakLR()
     learn.logger = lines.append
     with learn.no_bar(), warnings.catch_warnings():
         warnings.simplefilter('ignore', LRFinderWarning)
-        learn.fit_one_cycle(1, lr_max='find')
-    assert learn.recorder.suggested_lrs.no_clear_valley
-    assert any(isinstance(l, str) and l.startswith('lr_find: no clear valley') and "lr_max=None, as without 'find'" in l for l in lines)
+        with pytest.raises(ValueError, match=r"fit_one_cycle\(lr_max='find'\): the range test shows no rate to train at .*fallback_lr="):
+            learn.fit_one_cycle(1, lr_max='find')
+        assert learn.recorder.suggested_lrs.no_clear_valley
+        assert_same_weights(before, weights(learn))
+        learn.fit_one_cycle(1, lr_max='find', fallback_lr=2e-3, cbs=peak)
+    assert peak.peak == pytest.approx(2e-3)
+    assert any(isinstance(l, str) and l == 'lr_find: fit_one_cycle trains at lr_max=0.002 (fallback_lr: no clear valley)' for l in lines)
 
 
 def test_bad_input_is_a_clear_error_and_changes_nothing(tmp_path):
@@ -208,7 +213,7 @@ def test_findlr_with_gradient_accumulation_and_mixed_precision_is_the_explicit_c
     assert_close_weights(weights(one), weights(two))
 
 
-def test_findlr_leaves_a_range_test_alone_and_keeps_the_learning_rate_without_a_valley(tmp_path):
+def test_findlr_leaves_a_range_test_alone_and_needs_a_fallback_without_a_valley(tmp_path):
     learn = demo_learner(0, path=tmp_path)
     finder = FindLR()
     learn.add_cb(finder)
@@ -216,14 +221,17 @@ def test_findlr_leaves_a_range_test_alone_and_keeps_the_learning_rate_without_a_
     assert finder.results == [], "a fit that is a range test is not given one"
     learn = regression_learner(tmp_path, seed=0)
     with quiet(learn): learn.fit_one_cycle(10, 1e-2)
-    lines, peak = [], PeakLR()
+    lines, peak, before = [], PeakLR(), weights(learn)
     learn.logger = lines.append
     with learn.no_bar(), warnings.catch_warnings():
         warnings.simplefilter('ignore', LRFinderWarning)
-        learn.fit_flat_cos(1, lr=3e-4, cbs=[FindLR(), peak])
-    assert learn.recorder.suggested_lrs.no_clear_valley
-    assert peak.peak == pytest.approx(3e-4)
-    assert any(isinstance(l, str) and l.startswith('lr_find: no clear valley') and 'keeps its learning rate 0.0003' in l for l in lines)
+        with pytest.raises(ValueError, match="FindLR: the range test shows no rate to train at"):
+            learn.fit_flat_cos(1, lr=3e-4, cbs=[FindLR(), peak])
+        assert learn.recorder.suggested_lrs.no_clear_valley
+        assert_same_weights(before, weights(learn))
+        learn.fit_flat_cos(1, lr=3e-4, cbs=[FindLR(fallback_lr=1e-3), peak])
+    assert peak.peak == pytest.approx(1e-3)
+    assert any(isinstance(l, str) and l == 'lr_find: this fit trains at 0.001 (fallback_lr: no clear valley)' for l in lines)
 
 
 def test_findlr_bad_input_is_a_clear_error_and_changes_nothing(tmp_path):
