@@ -131,9 +131,9 @@ class StopRule:
         before = losses[-self.noise_points - self.short:-self.short] # a blow-up's steps are not noise: read it before them
         before = before if len(before) >= 2*self.short else losses
         # the step-to-step noise first (cheap); a rise is confirmed with the noise around the level, which a flat spike cannot hide
-        size = max(abs(self.best), abs(self.start), noise_level(before))
-        extreme = float(np.median(losses[-self.short:])) - self.best > self.extreme*size
-        held = extreme or (self._risen(losses, noise_level(before)) and self._risen(losses, self._noise_around_level(before)))
+        noise = noise_level(before)
+        extreme = float(np.median(losses[-self.short:])) - self.best > self.extreme*max(abs(self.best), abs(self.start), noise)
+        held = extreme or (self._risen(losses, noise) and self._risen(losses, self._noise_around_level(before)))
         self.held = self.held + 1 if held else 0
         return self.held >= self.in_a_row
 

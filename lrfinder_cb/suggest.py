@@ -4,11 +4,10 @@
 
 # %% ../nbs/01_suggest.ipynb #01suggest-001
 from __future__ import annotations
-import inspect, math
+import math
 import numpy as np
-import torch
 from fastcore.basics import patch
-from .core import LRFinderRecord, zero_lag_smooth, as_array, noise_level, smooth_losses
+from .core import LRFinderRecord, zero_lag_smooth, as_array, noise_level
 from .rules import (loss_at, synthetic_curve, minimum, steep, valley, slide, edge, between, SuggestionMethod, known_rules,
                                prepare_curve, rule_name, default_suggest_funcs, despiked_ema, rule_value, check_suggest_funcs,
                                _fall, _fall_done, _edge_of,
