@@ -84,6 +84,7 @@ def test_the_verdict_levels_and_their_thresholds():
 @pytest.mark.parametrize('noise', [0.02, 0.05, 0.1, 0.2])
 def test_numbers_in_the_reason_agree_with_the_comparison_they_state(noise):
     "A curve whose fall is near a threshold: the printed multiple is below the printed threshold when the verdict says it is below"
+    checked = 0
     for seed in range(20):
         lrs, losses = synthetic_curve(100, noise=noise, seed=seed)
         rec = LRFinderRecord(num_it=100, stop_div=False)
@@ -96,6 +97,8 @@ def test_numbers_in_the_reason_agree_with_the_comparison_they_state(noise):
         printed, bar = float(m.group(1)), float(m.group(2))
         assert printed < bar, res.reason['message']
         assert printed <= res.fall + 1e-9, (printed, res.fall)
+        checked += 1
+    assert checked >= 5, "the family produces messages to check"
 
 
 def test_a_trained_tabular_learner_gives_no_number_and_find_says_why(tmp_path):
