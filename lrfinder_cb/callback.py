@@ -63,6 +63,7 @@ def publish(learn, record:LRFinderRecord, suggestions):
 # %% ../nbs/04_callback.ipynb #04callback-013
 class LRFinder(ShortFit):
     "Grow the learning rate for `num_it` optimizer steps, record the loss, then restore the model and everything else the run touched"
+    run_label = '' # what the progress bar says first ("run 2 of 3", with `lr_find(n_runs=3)`)
     def __init__(self,
         start_lr:float=1e-7,   # Learning rate of the first step (or one per parameter group)
         end_lr:float=10,       # Learning rate `num_it` steps later (or one per parameter group)
@@ -161,7 +162,7 @@ def after_real_step(self:LRFinder, loss:torch.Tensor):
     mean,spread = (losses[0], 0.) if len(losses) == 1 else (float(np.mean(losses)), float(np.std(losses)))
     reason = record.add(self.current_lrs, mean, spread)
     if self.bar is not None:
-        self.bar.comment = f"lr {record.lrs[-1]:.2e}, smoothed loss {record.smoothed_losses[-1]:.4g}"
+        self.bar.comment = f"{self.run_label}lr {record.lrs[-1]:.2e}, smoothed loss {record.smoothed_losses[-1]:.4g}"
         self.bar.update(record.n_recorded)
     self._set_step(record.n_recorded)
     if reason: raise CancelFitException()
@@ -188,7 +189,7 @@ def _close_bar(self:LRFinder):
     bar,self.bar = getattr(self, 'bar', None),None
     if bar is None: return
     rec = self.record
-    bar.comment = f"stopped: {rec.stop_reason} at lr {rec.lrs[-1]:.2e}" if rec.lrs else f"stopped: {rec.stop_reason}"
+    bar.comment = self.run_label + (f"stopped: {rec.stop_reason} at lr {rec.lrs[-1]:.2e}" if rec.lrs else f"stopped: {rec.stop_reason}")
     bar.update_bar(rec.n_recorded)
     bar.on_iter_end()
     if isinstance(bar, ConsoleProgressBar) and printing(): print(flush=True) # end the bar's line: what follows starts on its own

@@ -50,6 +50,7 @@ def _rule_list(text:str) -> list:
                                                               f"{', '.join(rule_names)}")
     return names
 
+# %% ../nbs/07_cli.ipynb #07cli-011-1
 def _parser():
     p = argparse.ArgumentParser(prog='lr-find',
         description="Run a learning-rate range test on a fastai Learner and print the suggested learning rates.",
@@ -83,7 +84,7 @@ def _parser():
     p.add_argument('--train', type=_whole(), default=None, metavar='EPOCHS',
                    help="then train this many epochs of fit_one_cycle at the suggestion, as fit_one_cycle(EPOCHS, lr_max='find') would")
     p.add_argument('--save-model', metavar='FILE', help="with --train: save the trained model and optimizer to this .pth file (fastai's "
-                                                        "save_model; learn.load reads it)")
+                                                        "save_model; it prints the call that loads it)")
     p.add_argument('--traceback', action='store_true', help="show the full traceback when the learner fails during the range test or the "
                                                             "training")
     p.add_argument('--version', action='version', version=f"%(prog)s {lrfinder_cb.__version__}")
@@ -221,6 +222,7 @@ def _failed(parser, args, e:BaseException, where:str):
     parser.exit(1, f"lr-find: error: {args.target or 'the demo learner'} failed{where}: {type(e).__name__}: {_one_line(e)}\n"
                    f"(rerun with --traceback for the full traceback)\n")
 
+# %% ../nbs/07_cli.ipynb #07cli-012b-1
 def main(argv:list|None=None) -> int:
     """The `lr-find` command: exit 0 with the suggestions, 3 when the curve shows no clear valley, 2 on a bad argument or target, 1 when
     the learner fails"""
@@ -255,6 +257,7 @@ def main(argv:list|None=None) -> int:
         if error: parser.exit(2, f"lr-find: error: {error}\n")
     return 3 if unclear else 0
 
+# %% ../nbs/07_cli.ipynb #07cli-012b-2
 def _train(learn, res, args) -> dict:
     "`fit_one_cycle(args.train)` at the first suggestion (the trials' pick, with --trial), as `lr_max='find'` trains; what it reached"
     lr = float(res.trial) if res.trial is not None else float(res[0])
@@ -275,7 +278,8 @@ def _save_training(learn, trained:dict, args) -> str|None:
     try:
         if args.save_model:
             save_model(args.save_model, learn.model, getattr(learn, 'opt', None))
-            print(f"the trained model saved to {args.save_model}")
+            print(f"the trained model saved to {args.save_model}; load it into the same learner with: "
+                  f"load_model({str(Path(args.save_model).resolve())!r}, learn.model, learn.opt) (from fastai.learner import load_model)")
         if args.json:
             data = json.loads(Path(args.json).read_text())
             data['train'] = trained

@@ -6,14 +6,25 @@
 from __future__ import annotations
 import functools, importlib.util, math, os, sys, warnings
 import numpy as np
+from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['LRFinderWarning', 'warn', 'ema_step', 'smooth_losses', 'lr_multiplier', 'as_array', 'zero_lag_smooth', 'noise_level',
-           'StopRule', 'LRFinderRecord']
+__all__ = ['third', 'ShownAs', 'LRFinderWarning', 'warn', 'ema_step', 'smooth_losses', 'lr_multiplier', 'as_array',
+           'zero_lag_smooth', 'noise_level', 'StopRule', 'LRFinderRecord']
 
 # %% ../nbs/00_core.ipynb #00core-006
+class ShownAs(float):
+    "A float default that signatures and docs print as the expression it comes from (`1/3`, not 0.3333333333333333)"
+    def __new__(cls, value:float, text:str): return super().__new__(cls, value)
+    def __init__(self, value:float, text:str): self.text = text
+    def __repr__(self): return self.text
+    def __reduce__(self): return (float, (float(self),))
+
+third = ShownAs(1/3, '1/3') # the default width of `zero_lag_smooth`, in decades
+
 class LRFinderWarning(UserWarning):
     "Something about a range test the user should know: a short curve, no clear valley, a run that ended early"
+    def __init__(self, message:str): super().__init__(message)
 
 @functools.lru_cache(None)
 def _library_dirs() -> tuple:
@@ -85,7 +96,7 @@ def _gauss_windowed(x:np.ndarray, losses:np.ndarray, sigma:float, chunk:int=512)
         res[start:stop] = (w @ losses[a:b])/w.sum(1)
     return res
 
-def zero_lag_smooth(lrs:np.ndarray|list, losses:np.ndarray|list, sigma:float=1/3) -> np.ndarray:
+def zero_lag_smooth(lrs:np.ndarray|list, losses:np.ndarray|list, sigma:float=third) -> np.ndarray:
     "Gaussian-weighted average of `losses` over log10(lr), `sigma` decades wide, looking both ways: smooth, without an EMA's lag"
     x,losses = np.log10(as_array(lrs)),as_array(losses)
     step = _even_step(x)
@@ -187,50 +198,6 @@ class LRFinderRecord:
         if name in _renamed: raise AttributeError(f"LRFinderRecord.{name} is now {_renamed[name]}")
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
-    @property
-    def settings(self) -> dict:
-        "The settings of the run, as `LRFinderRecord(**settings)` takes them"
-        return {k: getattr(self, k) for k in self.settings_names}
-
-    @property
-    def n_recorded(self) -> int:
-        "Points recorded: one per learning rate (one per optimizer step unless `steps_per_lr > 1`)"
-        return len(self.losses)
-
-    @property
-    def n_planned(self) -> int:
-        "Points the sweep plans: `num_it // steps_per_lr` learning rates"
-        return max(1, self.num_it//self.steps_per_lr)
-
-    @property
-    def effective_batch_size(self) -> int|None:
-        "Items behind one optimizer step: batch size times accumulated batches times processes"
-        return None if self.batch_size is None else self.batch_size*self.n_acc*self.world_size
-
-    def add(self, group_lrs:list|tuple, loss:float, step_sd:float=0.) -> str|None:
-        """Record one point at `group_lrs` with raw `loss` (the mean of `steps_per_lr` steps, whose standard deviation is `step_sd`);
-        return the reason to stop, if any"""
-        group_lrs = tuple(float(lr) for lr in group_lrs)
-        self.group_lrs.append(group_lrs)
-        self.lrs.append(group_lrs[-1])
-        self.losses.append(float(loss)); self.step_sds.append(float(step_sd))
-        self._avg, smoothed = ema_step(self._avg, float(loss), self.n_recorded, self.beta)
-        self.smoothed_losses.append(smoothed)
-        if not math.isfinite(loss): return self.stop('non_finite')
-        if self.stop_div and self.rule(self): return self.stop('diverged')
-        if self.n_recorded >= self.n_planned: return self.stop('num_it')
-
-    def stop(self, reason:str) -> str:
-        "Note why the run ended (the first reason wins)"
-        if self.stop_reason is None: self.stop_reason = reason
-        return reason
-
-    def group_lrs_at(self, lr:float) -> list:
-        "The learning rate of every parameter group at the step where the last group's was `lr` (interpolated on the log axis)"
-        if not self.group_lrs: return [lr]
-        groups = np.log(np.array(self.group_lrs))
-        return [float(np.exp(np.interp(np.log(lr), groups[:, -1], groups[:, g]))) for g in range(groups.shape[1])]
-
     @classmethod
     def median_of(cls, records:list) -> LRFinderRecord:
         "One record from runs of the same sweep: per step, median raw and smoothed losses of the runs that reached it, and a 10-90% band"
@@ -255,25 +222,77 @@ class LRFinderRecord:
             res.valid_losses = [float(np.median([r.valid_losses[i] for r in probed if len(r.valid_losses) > i])) for i in range(k)]
         return res
 
-    def as_dict(self) -> dict:
-        "Plain Python values, ready for JSON"
-        settings = {k: (list(map(float, v)) if isinstance(v, (list, tuple, np.ndarray)) else v) for k,v in self.settings.items()}
-        res = dict(settings=settings, stop_reason=self.stop_reason, effective_batch_size=self.effective_batch_size,
-                   n_recorded=self.n_recorded, n_optimizer_steps=self.n_optimizer_steps,
-                   lrs=self.lrs, group_lrs=[list(g) for g in self.group_lrs],
-                   losses=self.losses, smoothed_losses=self.smoothed_losses)
-        if self.ema_band is not None: # of fastai's EMA
-            res.update(ema_band_low=self.ema_band[0], ema_band_high=self.ema_band[1], n_runs=len(self.runs))
-        if self.steps_per_lr > 1: res.update(step_sds=self.step_sds)
-        if self.valid_losses: res.update(valid_lrs=self.valid_lrs, valid_losses=self.valid_losses)
-        return res
+# %% ../nbs/00_core.ipynb #00core-018-1
+@patch(as_prop=True)
+def settings(self:LRFinderRecord) -> dict:
+    "The settings of the run, as `LRFinderRecord(**settings)` takes them"
+    return {k: getattr(self, k) for k in self.settings_names}
 
-    def __repr__(self):
-        first,last = (self.lrs[0],self.lrs[-1]) if self.lrs else (np.ravel(self.start_lr)[-1],np.ravel(self.end_lr)[-1])
-        return f"{type(self).__name__}({self.size()}, lr {first:.2e}..{last:.2e}, stop_reason={self.stop_reason!r})"
+@patch(as_prop=True)
+def n_recorded(self:LRFinderRecord) -> int:
+    "Points recorded: one per learning rate (one per optimizer step unless `steps_per_lr > 1`)"
+    return len(self.losses)
 
-    def size(self) -> str:
-        "How long the run was, in points and in optimizer steps when the two differ: '30 learning rates, 300 optimizer steps'"
-        count = lambda n, what: f"{n} {what}" + ("" if n == 1 else "s")
-        if self.steps_per_lr == 1 and self.n_optimizer_steps in (0, self.n_recorded): return count(self.n_recorded, 'step')
-        return f"{count(self.n_recorded, 'learning rate')}, {count(self.n_optimizer_steps, 'optimizer step')}"
+@patch(as_prop=True)
+def n_planned(self:LRFinderRecord) -> int:
+    "Points the sweep plans: `num_it // steps_per_lr` learning rates"
+    return max(1, self.num_it//self.steps_per_lr)
+
+@patch(as_prop=True)
+def effective_batch_size(self:LRFinderRecord) -> int|None:
+    "Items behind one optimizer step: batch size times accumulated batches times processes"
+    return None if self.batch_size is None else self.batch_size*self.n_acc*self.world_size
+
+@patch
+def add(self:LRFinderRecord, group_lrs:list|tuple, loss:float, step_sd:float=0.) -> str|None:
+    """Record one point at `group_lrs` with raw `loss` (the mean of `steps_per_lr` steps, whose standard deviation is `step_sd`);
+    return the reason to stop, if any"""
+    group_lrs = tuple(float(lr) for lr in group_lrs)
+    self.group_lrs.append(group_lrs)
+    self.lrs.append(group_lrs[-1])
+    self.losses.append(float(loss)); self.step_sds.append(float(step_sd))
+    self._avg, smoothed = ema_step(self._avg, float(loss), self.n_recorded, self.beta)
+    self.smoothed_losses.append(smoothed)
+    if not math.isfinite(loss): return self.stop('non_finite')
+    if self.stop_div and self.rule(self): return self.stop('diverged')
+    if self.n_recorded >= self.n_planned: return self.stop('num_it')
+
+@patch
+def stop(self:LRFinderRecord, reason:str) -> str:
+    "Note why the run ended (the first reason wins)"
+    if self.stop_reason is None: self.stop_reason = reason
+    return reason
+
+@patch
+def group_lrs_at(self:LRFinderRecord, lr:float) -> list:
+    "The learning rate of every parameter group at the step where the last group's was `lr` (interpolated on the log axis)"
+    if not self.group_lrs: return [lr]
+    groups = np.log(np.array(self.group_lrs))
+    return [float(np.exp(np.interp(np.log(lr), groups[:, -1], groups[:, g]))) for g in range(groups.shape[1])]
+
+# %% ../nbs/00_core.ipynb #00core-018-3
+@patch
+def as_dict(self:LRFinderRecord) -> dict:
+    "Plain Python values, ready for JSON"
+    settings = {k: (list(map(float, v)) if isinstance(v, (list, tuple, np.ndarray)) else v) for k,v in self.settings.items()}
+    res = dict(settings=settings, stop_reason=self.stop_reason, effective_batch_size=self.effective_batch_size,
+               n_recorded=self.n_recorded, n_optimizer_steps=self.n_optimizer_steps,
+               lrs=self.lrs, group_lrs=[list(g) for g in self.group_lrs],
+               losses=self.losses, smoothed_losses=self.smoothed_losses)
+    if self.ema_band is not None: # of fastai's EMA
+        res.update(ema_band_low=self.ema_band[0], ema_band_high=self.ema_band[1], n_runs=len(self.runs))
+    if self.steps_per_lr > 1: res.update(step_sds=self.step_sds)
+    if self.valid_losses: res.update(valid_lrs=self.valid_lrs, valid_losses=self.valid_losses)
+    return res
+
+@patch
+def __repr__(self:LRFinderRecord):
+    first,last = (self.lrs[0],self.lrs[-1]) if self.lrs else (np.ravel(self.start_lr)[-1],np.ravel(self.end_lr)[-1])
+    return f"{type(self).__name__}({self.size()}, lr {first:.2e}..{last:.2e}, stop_reason={self.stop_reason!r})"
+
+@patch
+def size(self:LRFinderRecord) -> str:
+    "How long the run was, in points and in optimizer steps when the two differ: '30 learning rates, 300 optimizer steps'"
+    count = lambda n, what: f"{n} {what}" + ("" if n == 1 else "s")
+    if self.steps_per_lr == 1 and self.n_optimizer_steps in (0, self.n_recorded): return count(self.n_recorded, 'step')
+    return f"{count(self.n_recorded, 'learning rate')}, {count(self.n_optimizer_steps, 'optimizer step')}"

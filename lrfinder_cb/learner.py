@@ -103,6 +103,7 @@ def _run_repeated(learn, finders:list, n_steps, vary:str='order', **fit_kwargs):
             warnings.simplefilter('ignore', LRFinderWarning) # said once, below, about the median curve
             for i,cb in enumerate(finders):
                 reseed(learn.dls, 1000 + i) # the same orders on every call: repeated calls give the same result
+                cb.run_label = f"run {i+1} of {len(finders)}: "
                 if vary == 'init': reinit_weights(learn)
                 run_short_fit(learn, cb, n_steps, **fit_kwargs)
     finally: put_back(learn, outer)

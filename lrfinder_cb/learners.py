@@ -33,6 +33,7 @@ def demo_learner(seed:int=0, bs:int=64, hidden:int=64, path:str|Path|None=None) 
 # %% ../nbs/07a_learners.ipynb #07alearners-008
 class TargetError(Exception):
     "A target given on the command line could not be turned into a `Learner`"
+    def __init__(self, message:str): super().__init__(message)
 
 def _load_module(where:str):
     if where.endswith('.py') or Path(where).is_file():

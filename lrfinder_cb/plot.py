@@ -10,8 +10,9 @@ import matplotlib.pyplot as plt
 from fastcore.basics import patch
 from fastcore.imports import IN_NOTEBOOK
 from fastai.learner import Recorder
-from .core import zero_lag_smooth
-from .suggest import SuggestedLRs, loss_at, lag_free_band
+from .core import zero_lag_smooth, warn
+from .suggest import SuggestedLRs, loss_at
+from .rules import lag_free_band
 
 # %% auto #0
 __all__ = ['trial_colors']
@@ -29,6 +30,8 @@ def _curves(recorder, suggestions) -> dict:
     if record is None:
         lrs = getattr(recorder, 'lrs', None)
         if not lrs: raise ValueError("there is no range test to plot: run `learn.lr_find()` (or fit with an `LRFinder` callback) first")
+        if suggestions is None: warn("no range test has run on this learner: the plot shows the last fit's losses against its learning "
+                                     "rates, which is not a range test; run learn.lr_find() first")
         curve = (np.array([float(v) for v in lrs]), np.array([float(v) for v in recorder.losses]))
         return dict(record=None, raw=None, ema=curve, lag_free=None)
     lrs,raw = np.array(record.lrs, dtype=float),np.array(record.losses, dtype=float)
@@ -52,15 +55,16 @@ def _markers(suggestions, nms, curves) -> list:
     return [(_marker_label(n, float(x)), float(x), float(y), 'ema') for (x,y),n in zip(suggestions, nms)]
 
 # %% ../nbs/02_plot.ipynb #02plot-007
-def _fit_ylim(ax, ys:list) -> tuple:
-    "Fit the y-axis to the finite values of `ys` (arrays), with a margin; return its bottom and top"
+def _fit_ylim(ax, ys:list, headroom:float=0.05) -> tuple:
+    "Fit the y-axis to the finite values of `ys` (arrays), with a margin (`headroom` of the span on top); return its bottom and top"
     finite = np.concatenate([np.asarray(y, dtype=float).ravel() for y in ys])
     finite = finite[np.isfinite(finite)]
     if not len(finite): return -np.inf,np.inf
     low,high = finite.min(),finite.max()
     pad = 0.05*(high-low) or 0.05*abs(high) or 0.05
-    ax.set_ylim(low-pad, high+pad)
-    return low-pad,high+pad
+    top = high + (headroom*(high-low) or pad)
+    ax.set_ylim(low-pad, top)
+    return low-pad,top
 
 _why_none = dict(rose='no clear valley: the loss rose from the start', small_fall='no clear valley: the fall is within the noise',
                  no_finite_loss='no finite loss: nothing to suggest') # what the plot says instead of a marker
@@ -72,14 +76,15 @@ def _draw_regions(ax, suggestions):
     if not isinstance(suggestions, SuggestedLRs): return
     if suggestions.regions is None:
         if suggestions.no_clear_valley: ax.text(0.5, 0.5, _why_none.get((suggestions.reason or {}).get('kind'), 'no clear valley'),
-                                                transform=ax.transAxes, ha='center', color='0.4', fontsize=10)
+                                                transform=ax.transAxes, ha='center', color='0.4', fontsize=11)
         return
     top = ax.get_xaxis_transform()
     for name,(lo,hi) in suggestions.regions.items():
         if hi <= lo: continue
         color,label = _region_style[name]
         ax.axvspan(lo, hi, color=color, alpha=0.08, lw=0)
-        ax.text(np.sqrt(lo*hi), 0.98, label, transform=top, ha='center', va='top', fontsize=7, color=color)
+        ax.text(np.sqrt(lo*hi), 0.98, label, transform=top, ha='center', va='top', fontsize=9, color=color, zorder=4,
+                bbox=dict(facecolor='white', alpha=0.8, edgecolor='none', pad=1)) # above a curve that crosses it
     lo,hi = suggestions.range
     ax.plot([lo, hi], [0.03, 0.03], transform=top, color='C2', lw=2, marker='|', markersize=8, label=f"range: {lo:.1e} to {hi:.1e}")
 
@@ -95,6 +100,7 @@ def _draw_probe(ax, record, bottom:float, top:float):
     target = ax if fits else ax.twinx()
     style = dict(color='C4', marker='s', markersize=3, lw=1, label=f"validation loss (probe, {finite.sum()} points)")
     target.plot(lrs, losses, **style)
+    if fits: _edge_marks(ax, lrs, losses, bottom, top, 'C4', 'validation loss')
     if not fits:
         low,high = np.percentile(losses[finite], [0, 90])
         pad = 0.05*(high - low) or 0.05*abs(high) or 0.05
@@ -102,13 +108,22 @@ def _draw_probe(ax, record, bottom:float, top:float):
         target.set_ylabel('Validation loss', color='C4'); target.tick_params(axis='y', colors='C4')
     return target
 
+def _edge_marks(ax, lrs, ys, bottom:float, top:float, color:str, what:str):
+    "Mark the points of `ys` outside the plot on its top (or bottom) edge, as they are clipped"
+    label = f'{what} off the plot (on its edge)' # one legend entry for both edges
+    for outside,edge,mark in ((ys > top, 1., '^'), (ys < bottom, 0., 'v')): # in axes units
+        at = np.flatnonzero(outside)[_thin(int(outside.sum()), 200)]
+        if len(at): ax.plot(lrs[at], np.full(len(at), edge), mark, color=color, alpha=0.5, markersize=4, clip_on=False,
+                            transform=ax.get_xaxis_transform(), label=label)
+        if len(at): label = None
+
 def _legend_below(ax, other=None):
     "One legend for `ax` (and a twin axis), under the plot, where it covers neither the curves nor the region labels"
     handles,labels = ax.get_legend_handles_labels()
     if other is not None and other is not ax:
         more = other.get_legend_handles_labels()
         handles,labels = handles + more[0],labels + more[1]
-    ax.legend(handles, labels, loc='upper center', bbox_to_anchor=(0.5, -0.2), ncol=2, fontsize=7, frameon=False)
+    ax.legend(handles, labels, loc='upper center', bbox_to_anchor=(0.5, -0.14), ncol=2, fontsize=8, frameon=False)
 
 # %% ../nbs/02_plot.ipynb #02plot-007c
 def trial_colors(n:int) -> list:
@@ -146,8 +161,10 @@ def plot_lr_find(self:Recorder, skip_end:int=5, return_fig:bool=True, suggestion
     record,markers = curves['record'],_markers(suggestions or [], nms, curves)
     solid = 'lag_free' if smoothing == 'lag_free' and curves['lag_free'] is not None else 'ema'
     trial,trial_ax = getattr(suggestions, 'trial', None) if isinstance(suggestions, SuggestedLRs) else None,None
-    if ax is None and trial is not None: fig,(ax,trial_ax) = plt.subplots(1, 2, **{'figsize': (11, 4), **kwargs}) # the trials beside
-    elif ax is None: fig,ax = plt.subplots(1, 1, **kwargs)
+    if ax is None: # a figure that fills the docs' column at 1:1, its legend inside it (the trials below)
+        sizes = dict(figsize=(7, 8.4), height_ratios=(1.1, 1)) if trial is not None else dict(figsize=(7, 4.6))
+        fig,axs = plt.subplots(2 if trial is not None else 1, 1, squeeze=False, **{'layout': 'constrained', **sizes, **kwargs})
+        ax,trial_ax = axs[0, 0],(axs[1, 0] if trial is not None else None)
     else: fig = ax.figure
     lrs,ema = curves['ema']
     end = max(len(lrs)-skip_end, 1) if skip_end else len(lrs)
@@ -169,13 +186,9 @@ def plot_lr_find(self:Recorder, skip_end:int=5, return_fig:bool=True, suggestion
         if solid == 'ema': shown.append(ema[:end])
     for i,(label,x,y,_) in enumerate(markers): ax.plot(x, y, 'o', color=f"C{i+1}", markersize=8, label=label, zorder=3)
     band = list(band[1:]) if band is not None else []
-    bottom,top = _fit_ylim(ax, shown + band + [[y for *_,y,_ in markers]])
-    if show_raw and curves['raw'] is not None:
-        raw = curves['raw'][1]
-        for outside,edge,mark,where in ((raw > top, 1., '^', 'above'), (raw < bottom, 0., 'v', 'below')): # on the axes' edge, in axes units
-            shown_at = np.flatnonzero(outside)[_thin(int(outside.sum()), 200)]
-            if len(shown_at): ax.plot(lrs[shown_at], np.full(len(shown_at), edge), mark, color='C0', alpha=0.5, markersize=4, clip_on=False,
-                                      transform=ax.get_xaxis_transform(), label=f'raw loss {where} the plot')
+    labelled = isinstance(suggestions, SuggestedLRs) and suggestions.regions is not None
+    bottom,top = _fit_ylim(ax, shown + band + [[y for *_,y,_ in markers]], headroom=0.14 if labelled else 0.05) # room for the labels
+    if show_raw and curves['raw'] is not None: _edge_marks(ax, lrs, curves['raw'][1], bottom, top, 'C0', 'raw loss')
     ax.set_xscale('log')
     probe_ax = _draw_probe(ax, record, bottom, top)
     _draw_regions(ax, suggestions)

@@ -8,12 +8,12 @@ import bisect, inspect, math
 from functools import partial
 import numpy as np
 import torch
-from .core import zero_lag_smooth, smooth_losses, as_array, noise_level
+from .core import zero_lag_smooth, smooth_losses, as_array, noise_level, third
 
 # %% auto #0
 __all__ = ['our_rules', 'known_rules', 'default_suggest_funcs', 'loss_at', 'synthetic_curve', 'minimum', 'steep', 'valley',
            'slide', 'edge', 'despike', 'between', 'SuggestionMethod', 'rule_name', 'prepare_curve', 'despiked_ema',
-           'rule_value', 'Rules', 'check_suggest_funcs']
+           'rule_value', 'Rules', 'check_suggest_funcs', 'lag_free_band']
 
 # %% ../nbs/01a_rules.ipynb #01arules-006
 def loss_at(lr:float, lrs, losses) -> float:
@@ -103,7 +103,7 @@ def _smoothed(lrs, losses, sigma:float, smooth=None) -> np.ndarray:
     return zero_lag_smooth(lrs, losses, sigma) if smooth is None else as_array(smooth)
 
 def edge(lrs:torch.Tensor|np.ndarray|list, losses:torch.Tensor|np.ndarray|list, num_it:int=None, frac:float=0.9, max_step:float=2.,
-         sigma:float=1/3, smooth:np.ndarray|None=None):
+         sigma:float=third, smooth:np.ndarray|None=None):
     "The bottom of the lag-free smoothed loss, but at most `max_step` times the learning rate where `frac` of its fall was done"
     lrs,losses = as_array(lrs),as_array(losses)
     if len(lrs) < 2: return _suggestion(lrs[0], lrs, losses)
@@ -127,7 +127,7 @@ def despike(losses:np.ndarray|list, half:int=12, z:float=6., frac:float=0.1) -> 
     x[wild] = level[wild]
     return x
 
-def between(lrs:torch.Tensor|np.ndarray|list, losses:torch.Tensor|np.ndarray|list, num_it:int=None, ema:tuple|None=None, sigma:float=1/3,
+def between(lrs:torch.Tensor|np.ndarray|list, losses:torch.Tensor|np.ndarray|list, num_it:int=None, ema:tuple|None=None, sigma:float=third,
             smooth:np.ndarray|None=None):
     """Halfway (log axis) between fastai's `minimum` of the smoothed curve `ema` (`(lrs, losses)`) and the bottom of the lag-free smoothed
     `losses`"""
@@ -144,8 +144,9 @@ between.curve = 'raw+ema' # `suggest` gives this rule the raw losses, and fastai
 
 # %% ../nbs/01a_rules.ipynb #01arules-027
 class SuggestionMethod:
-    "The suggestion rules as attributes, for tab-completion and typo-proofing"
+    "The suggestion rules as attributes, for tab-completion and typo-proofing: `SuggestionMethod.Valley`, as fastai's"
     Between,Edge,Valley,Slide,Minimum,Steep = between,edge,valley,slide,minimum,steep
+    def __init__(self): raise TypeError("SuggestionMethod holds the rules as attributes (SuggestionMethod.Valley): it is not called")
 
 our_rules = ['between', 'edge'] # rules of our own, beside fastai's four
 
@@ -203,6 +204,7 @@ def rule_value(func, record, ema:tuple, raw:tuple, ema_read:tuple, lag_free) -> 
 # %% ../nbs/01a_rules.ipynb #01arules-039
 class Rules(tuple):
     "A tuple of suggestion rules that prints as their names, so that signatures and docs read `(between,)`, not memory addresses"
+    def __init__(self, rules:tuple): pass # the tuple is `rules` itself
     def __repr__(self): return '(' + ', '.join(map(rule_name, self)) + (',)' if len(self) == 1 else ')')
 
 # chosen by cross-validation, then judged on held-out configurations: benchmarks/README.md (fastai's default is `valley`)
@@ -217,3 +219,19 @@ def check_suggest_funcs(suggest_funcs) -> list:
         hint = f": pass the function {f}, or SuggestionMethod.{f.capitalize()}, not its name" if named else ""
         raise ValueError(f"suggest_funcs must hold suggestion functions such as valley or SuggestionMethod.Valley, got {f!r}{hint}")
     return funcs
+
+# %% ../nbs/01a_rules.ipynb #01arules-040
+def lag_free_band(runs:list, lrs:np.ndarray, curve:np.ndarray, skip_start:int|None=None, skip_end:int=5, q:tuple=(10, 90)) -> tuple:
+    """`(lrs, low, high)` around `curve`: how far the runs' curves (prepared and smoothed as the median's) spread from their own median,
+    point by point"""
+    smoothed = np.full((len(runs), len(lrs)), np.nan)
+    for k,run in enumerate(runs):
+        run_lrs,run_losses,_ = prepare_curve(run.lrs, run.losses, run.n_planned, skip_start, skip_end)
+        n = min(len(run_lrs), len(lrs))
+        if n >= 2 and np.isclose(run_lrs[0], lrs[0]): smoothed[k, :n] = zero_lag_smooth(run_lrs, run_losses)[:n]
+    reached = np.isfinite(smoothed).sum(0) > 0
+    deviation = smoothed[:, reached] - np.nanmedian(smoothed[:, reached], axis=0)
+    low,high = np.full(len(lrs), np.nan),np.full(len(lrs), np.nan)
+    low[reached] = curve[reached] + np.nanpercentile(deviation, q[0], axis=0)
+    high[reached] = curve[reached] + np.nanpercentile(deviation, q[1], axis=0)
+    return np.asarray(lrs), low, high

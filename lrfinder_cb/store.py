@@ -45,6 +45,7 @@ def _to_device(o, device):
 class MemoryStore:
     "Keeps the tensors of a snapshot as clones in CPU memory"
     kind = 'memory'
+    def __init__(self): pass
     def keep(self, t:torch.Tensor) -> torch.Tensor: return _cpu_copy(t)
     def close(self): pass
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import math
 import numpy as np
 from fastcore.basics import patch
-from .core import LRFinderRecord, zero_lag_smooth, as_array, noise_level
-from .rules import (loss_at, synthetic_curve, minimum, steep, valley, slide, edge, between, SuggestionMethod, known_rules,
+from .core import LRFinderRecord, zero_lag_smooth, as_array, noise_level, third
+from .rules import (loss_at, synthetic_curve, minimum, steep, valley, slide, edge, between, SuggestionMethod, known_rules, lag_free_band,
                                prepare_curve, rule_name, default_suggest_funcs, despiked_ema, rule_value, check_suggest_funcs,
                                _fall, _fall_done, _edge_of,
                                _smoothed, _finite_prefix, _unique_names)
@@ -16,12 +16,12 @@ from .core import warn as warn_user
 
 # %% auto #0
 __all__ = ['region_names', 'falls_from_start', 'find_regions', 'safe_range', 'SuggestedLRs', 'smoothing_width', 'relative_fall',
-           'lag_free_band', 'never_fell', 'rises_early', 'run_noise', 'flat_cause', 'verdict_of', 'suggest']
+           'never_fell', 'rises_early', 'run_noise', 'flat_cause', 'verdict_of', 'suggest']
 
 # %% ../nbs/01_suggest.ipynb #01suggest-026c
 region_names = ('flat', 'falling', 'rising')
 
-def falls_from_start(lrs, first:int, sigma:float=1/3) -> bool:
+def falls_from_start(lrs, first:int, sigma:float=third) -> bool:
     """Is point `first` within the smoothing's width (`sigma` decades) of the curve's first point? (For the start of the fall: it began
     before the sweep)"""
     return bool(np.log10(lrs[first]/lrs[0]) <= sigma)
@@ -67,14 +67,20 @@ _renamed = dict(spread='runs_min_max', bands='runs_band') # old names (issue 27)
 class SuggestedLRs(tuple):
     "Suggested learning rates, one field per suggestion rule (fastai's namedtuple), with the declared fields of `_declared`"
     _fields,_field_defaults = (),{}
-    def __new__(cls, values:dict|None=None, points:dict|None=None, notes=(), record:LRFinderRecord|None=None, **fields):
+    def __new__(cls, values:dict|None=None, *args, **kwargs):
         values = dict(values or {})
+        return super().__new__(_with_fields(tuple(values)), tuple(float(v) for v in values.values()))
+
+    def __init__(self,
+        values:dict|None=None,  # Each rule's suggestion, by the rule's name: the tuple's fields
+        points:dict|None=None,  # Where each marker is drawn: `(lr, loss)` on the curve its rule read
+        notes:tuple|list=(),    # What the user should know about the curve, as sentences
+        record:LRFinderRecord|None=None, # The range test's curve
+        **fields):              # Any declared field: `lr`, `verdict`, `reason`, `range`, `regions`, `runs`, `trial`... (`_declared`)
         unknown = set(fields) - set(_declared)
         if unknown: raise TypeError(f"SuggestedLRs has no field {', '.join(sorted(unknown))}; its fields are {', '.join(_declared)}")
-        res = super().__new__(_with_fields(tuple(values)), tuple(float(v) for v in values.values()))
-        res.points,res.notes,res.record = dict(points or {}),list(notes),record
-        for k,default in _declared.items(): setattr(res, k, fields[k] if k in fields else default() if callable(default) else default)
-        return res
+        self.points,self.notes,self.record = dict(points or {}),list(notes),record
+        for k,default in _declared.items(): setattr(self, k, fields[k] if k in fields else default() if callable(default) else default)
 
     def __getattr__(self, name):
         "Any known rule by name (`res.valley`), computed on demand on the same record, as `suggest` computes it"
@@ -92,33 +98,41 @@ class SuggestedLRs(tuple):
         if len(values) != len(cls._fields): raise TypeError(f"expected {len(cls._fields)} values for {cls._fields}, got {len(values)}")
         return cls(dict(zip(cls._fields, values)))
 
-    def _replace(self, **changes):
-        "A copy with some fields replaced (namedtuple API); replaced fields lose their stored plot point"
-        unknown = set(changes) - set(self._fields)
-        if unknown: raise ValueError(f"Got unexpected field names: {sorted(unknown)}; the fields are {self._fields}")
-        state = {k: v for k,v in self.__dict__.items() if k in _declared or k in ('points', 'notes', 'record')}
-        res = SuggestedLRs({**self._asdict(), **changes})
-        res.__dict__.update(state, points={k: v for k,v in self.points.items() if k not in changes})
-        return res
+# %% ../nbs/01_suggest.ipynb #01suggest-r026-1
+@patch
+def _replace(self:SuggestedLRs, **changes):
+    "A copy with some fields replaced (namedtuple API); replaced fields lose their stored plot point"
+    unknown = set(changes) - set(self._fields)
+    if unknown: raise ValueError(f"Got unexpected field names: {sorted(unknown)}; the fields are {self._fields}")
+    state = {k: v for k,v in self.__dict__.items() if k in _declared or k in ('points', 'notes', 'record')}
+    res = SuggestedLRs({**self._asdict(), **changes})
+    res.__dict__.update(state, points={k: v for k,v in self.points.items() if k not in changes})
+    return res
 
-    def _asdict(self) -> dict: return dict(zip(self._fields, self))
+@patch
+def _asdict(self:SuggestedLRs) -> dict: return dict(zip(self._fields, self))
 
-    def slice(self) -> slice:
-        "`slice(lo, hi)` of `range`, for discriminative learning rates after `unfreeze()`"
-        if self.range is None:
-            raise ValueError("this result has no range: the curve showed no clear valley (see `notes`), so there is no span to call safe")
-        return slice(*self.range)
+@patch
+def slice(self:SuggestedLRs) -> slice:
+    "`slice(lo, hi)` of `range`, for discriminative learning rates after `unfreeze()`"
+    if self.range is None:
+        raise ValueError("this result has no range: the curve showed no clear valley (see `notes`), so there is no span to call safe")
+    return slice(*self.range)
 
-    def per_group(self, name:str|None=None) -> list:
-        """Suggestion `name` (default: the first) for every parameter group: each group's learning rate at the step where the last group's
-        had that value"""
-        value = self[0] if name is None else getattr(self, name)
-        return [value] if self.record is None else self.record.group_lrs_at(value)
-    def __reduce__(self): return (_rebuild_suggested, (self._asdict(), self.__dict__))
-    def __repr__(self):
-        mark = '; no clear valley' if self.__dict__.get('no_clear_valley') else ''
-        return f"SuggestedLRs({', '.join(f'{k}={v:.3g}' for k,v in self._asdict().items())}{mark})"
+@patch
+def per_group(self:SuggestedLRs, name:str|None=None) -> list:
+    """Suggestion `name` (default: the first) for every parameter group: each group's learning rate at the step where the last group's
+    had that value"""
+    value = self[0] if name is None else getattr(self, name)
+    return [value] if self.record is None else self.record.group_lrs_at(value)
+@patch
+def __reduce__(self:SuggestedLRs): return (_rebuild_suggested, (self._asdict(), self.__dict__))
+@patch
+def __repr__(self:SuggestedLRs):
+    mark = '; no clear valley' if self.__dict__.get('no_clear_valley') else ''
+    return f"SuggestedLRs({', '.join(f'{k}={v:.3g}' for k,v in self._asdict().items())}{mark})"
 
+# %% ../nbs/01_suggest.ipynb #01suggest-r026-2
 _typed = {}
 def _with_fields(names:tuple) -> type:
     "The subclass of `SuggestedLRs` whose fields are `names` (one per set of names, as namedtuple makes one class per set)"
@@ -164,7 +178,7 @@ def _record_notes(record:LRFinderRecord):
     return notes
 
 # %% ../nbs/01_suggest.ipynb #01suggest-037
-def smoothing_width(lrs, sigma:float=1/3) -> float:
+def smoothing_width(lrs, sigma:float=third) -> float:
     "How many points the lag-free average effectively spans in the middle of the sweep: `(sum w)**2/sum w**2` of its weights"
     x = np.log10(as_array(lrs))
     w = np.exp(-0.5*((x - x[len(x)//2])/sigma)**2)
@@ -182,22 +196,7 @@ def relative_fall(lrs, losses, raw_noise:float|None=None, smooth:np.ndarray|None
     return (top - low)/noise
 
 # %% ../nbs/01_suggest.ipynb #01suggest-039
-def lag_free_band(runs:list, lrs:np.ndarray, curve:np.ndarray, skip_start:int|None=None, skip_end:int=5, q:tuple=(10, 90)) -> tuple:
-    """`(lrs, low, high)` around `curve`: how far the runs' curves (prepared and smoothed as the median's) spread from their own median,
-    point by point"""
-    smoothed = np.full((len(runs), len(lrs)), np.nan)
-    for k,run in enumerate(runs):
-        run_lrs,run_losses,_ = prepare_curve(run.lrs, run.losses, run.n_planned, skip_start, skip_end)
-        n = min(len(run_lrs), len(lrs))
-        if n >= 2 and np.isclose(run_lrs[0], lrs[0]): smoothed[k, :n] = zero_lag_smooth(run_lrs, run_losses)[:n]
-    reached = np.isfinite(smoothed).sum(0) > 0
-    deviation = smoothed[:, reached] - np.nanmedian(smoothed[:, reached], axis=0)
-    low,high = np.full(len(lrs), np.nan),np.full(len(lrs), np.nan)
-    low[reached] = curve[reached] + np.nanpercentile(deviation, q[0], axis=0)
-    high[reached] = curve[reached] + np.nanpercentile(deviation, q[1], axis=0)
-    return np.asarray(lrs), low, high
-
-def never_fell(lrs, losses, sigma:float=1/3, smooth:np.ndarray|None=None) -> bool:
+def never_fell(lrs, losses, sigma:float=third, smooth:np.ndarray|None=None) -> bool:
     "Does the lag-free smoothed loss have its lowest point at the curve's first learning rates (within `sigma` decades of the start)?"
     lrs = as_array(lrs)
     if len(lrs) < 2: return True
@@ -230,6 +229,7 @@ def flat_cause(record:LRFinderRecord, losses) -> str:
             "or see how far runs differ with n_runs=3; if its weights are trained already (learn.load, a fine-tuned model), "
             "a flat curve is expected")
 
+# %% ../nbs/01_suggest.ipynb #01suggest-039-1
 def verdict_of(fell:bool, fall:float, min_fall:float=4., clear_fall:float=8.) -> str:
     """'clear' when the curve fell by `clear_fall` times its noise or more, 'weak' from `min_fall`, else 'none' (a gap of one level:
     noise moves the fall of a curve near a threshold across one of them, not both)"""
@@ -260,6 +260,7 @@ def _spread(band) -> float:
     width = (band[2] - band[1])[np.isfinite(band[2] - band[1])]
     return float(np.median(width))/2.563 if len(width) else 0.
 
+# %% ../nbs/01_suggest.ipynb #01suggest-039-2
 def suggest(record:LRFinderRecord, suggest_funcs:tuple|list|None=default_suggest_funcs, skip_start:int|None=None, skip_end:int=5,
             warn:bool=True, min_fall:float=4., clear_fall:float=8.) -> SuggestedLRs:
     """Run `suggest_funcs` on the prepared curve of `record` and judge it (`verdict_of`); never `None`, never a crash on a short curve;

@@ -119,6 +119,7 @@ def _peak(sched) -> float:
     "The highest value of `sched` on the last parameter group, over the whole fit"
     return max(float(np.asarray(sched(float(p)), dtype=float).ravel()[-1]) for p in np.linspace(0, 1, 1001))
 
+# %% ../nbs/11_train.ipynb #11train-007c-1
 class FindLR(Callback):
     """Run a range test at the start of the fits `when` names; scale each fit's learning rates so that they peak at the last test's
     suggestion"""

@@ -12,11 +12,14 @@ from fastcore.basics import patch, store_attr
 from fastai.callback.core import CancelFitException
 from fastai.callback.schedule import combined_cos
 from fastai.learner import Learner
-from .core import smooth_losses
+from fastai.callback.progress import ProgressCallback
+from fastprogress.fastprogress import progress_bar, ConsoleProgressBar, printing
+from .core import smooth_losses, ShownAs
 from .suggest import SuggestedLRs
 from .snapshot import reseed
 from .shortfit import ShortFit, run_short_fit, runs_snapshot, fixed_valid_batches, put_back, positive_int
 from .plot import trial_colors
+from .distributed import rank
 
 # %% auto #0
 __all__ = ['trial_recipes', 'TrialResult']
@@ -115,7 +118,7 @@ def as_dict(self:TrialResult) -> dict:
 @patch
 def plot(self:TrialResult, ax:plt.Axes|None=None, beta:float=0.9):
     "Each candidate's training loss (smoothed) against step, and its validation loss after the trial; return the axes"
-    if ax is None: _,ax = plt.subplots(1, 1, figsize=(6, 4))
+    if ax is None: _,ax = plt.subplots(1, 1, figsize=(7, 4.6), layout='constrained')
     shown = []
     for i,(lr,loss,curve,color) in enumerate(zip(self.lrs, self.losses, self.curves, trial_colors(len(self.lrs)))):
         won = lr == self.lr
@@ -132,8 +135,8 @@ def plot(self:TrialResult, ax:plt.Axes|None=None, beta:float=0.9):
         lo,hi = min(lows + marks),max(starts + [m for m in marks if m <= 2*max(starts)])
         ax.set_ylim(lo - 0.05*(hi - lo), hi + 0.1*(hi - lo) + 1e-12)
     ax.set_xlabel(f'step of the trial ({self.recipe})'); ax.set_ylabel('training loss (smoothed); \u25c6 validation loss')
-    ax.set_title(self.verdict if len(self.verdict) < 70 else ('winner ' if self.clear else 'kept ') + f"{self.lr:.3g}", fontsize=9)
-    ax.legend(fontsize=7, frameon=False)
+    ax.set_title(self.verdict if len(self.verdict) < 70 else ('winner ' if self.clear else 'kept ') + f"{self.lr:.3g}", fontsize=10)
+    ax.legend(fontsize=8, frameon=False)
     return ax
 
 # %% ../nbs/12_trial.ipynb #12trial-011
@@ -177,6 +180,20 @@ def _reference(res, candidates) -> float:
                          "pass candidates=[...] to try some anyway")
     return float(sorted(candidates)[len(candidates)//2])
 
+def _trials_bar(learn, n:int):
+    "One progress bar over the `n` trials, where fastai would show its bars (a `ProgressCallback`, on the first process)"
+    if rank() != 0 or not any(isinstance(cb, ProgressCallback) and cb.run for cb in learn.cbs): return None
+    bar = progress_bar(range(n), leave=True)
+    bar.update(0)
+    return bar
+
+def _close(bar, n:int):
+    "Fill the trials' bar and end its line"
+    if bar is None: return
+    bar.comment = f"{n} trials done"
+    bar.update(n)
+    if isinstance(bar, ConsoleProgressBar) and printing(): print(flush=True)
+
 # %% ../nbs/12_trial.ipynb #12trial-014
 @patch
 def trial_lrs(self:Learner,
@@ -184,7 +201,7 @@ def trial_lrs(self:Learner,
     candidates:list|None=None,  # Learning rates to try (default: `n_candidates` around the suggestion, `factor` apart; it is always one)
     n_steps:int=50,             # Optimizer steps per trial
     n_candidates:int=3,         # Candidates (odd): the suggestion and (n_candidates-1)/2 on each side
-    factor:float=10**0.25,      # Ratio between neighbouring candidates (a quarter of a decade)
+    factor:float=ShownAs(10**0.25, "10**0.25"), # Ratio between neighbouring candidates (a quarter of a decade)
     recipe:str='one_cycle',     # Each trial's schedule: 'one_cycle' (`fit_one_cycle`'s shape), 'flat_cos', or 'constant' (`fit`)
     margin:float=1.,            # A candidate wins only if it beats the suggestion by more than `margin` times the noise
     repeat:bool=True,           # Train the suggestion a second time, on another data order: the noise the margin is judged against
@@ -206,14 +223,17 @@ def trial_lrs(self:Learner,
                          "validation set")
     start,outer = time.time(),runs_snapshot(self)
     runs = [(lr, seed) for lr in lrs] + ([(ref, seed + 1)] if repeat else [])
-    scores,curves = [],[]
+    scores,curves,bar = [],[],_trials_bar(self, len(runs))
     try:
-        for lr,data_seed in runs:
+        for k,(lr,data_seed) in enumerate(runs):
+            again = " again, on another data order" if k == len(lrs) else ""
+            if bar is not None: bar.comment = f"trial {k+1} of {len(runs)}: lr {lr:.2e}{again}"; bar.update(k)
             reseed(self.dls, data_seed) # the same data order for every candidate; each trial puts back what it changed
             loss,curve = _one_trial(self, _group_lrs(self, res, lr), n_steps, recipe, batches)
             scores.append(loss)
             curves.append(curve)
     finally: put_back(self, outer)
+    _close(bar, len(runs))
     range_steps = res.record.n_optimizer_steps if res is not None and res.record is not None else 0
     result = TrialResult(lrs, scores[:len(lrs)], curves[:len(lrs)], ref, scores[-1] if repeat else None, margin, n_steps, recipe,
                          range_steps, time.time() - start)

@@ -17,6 +17,10 @@ NBS = ROOT/'nbs'
 ADDRESS = re.compile(r'at 0x[0-9a-f]{6,}')
 FIGURE_PAGES = ('02_plot.ipynb', '09_guide.ipynb', '10_experiments.ipynb') # where a reader would rather look than read
 MIXED = 'Found cells containing imports and other code'  # nbdev then runs the whole cell for the docs
+ARGS_KWARGS = re.compile(r'```python\ndef \w+\(\n\s*\*args, \*\*kwargs\n\):') # a class whose signature says nothing
+LONG_DEFAULT = re.compile(r'=-?\d*\.\d{9,}') # a default printed with more than 8 significant digits
+INTERNAL_PAGES = ('03a_store.ipynb', '08_all.ipynb', '13_docrender.ipynb') # no public call of their own
+MAX_EXPORTED_LINES = 60 # an exported cell a reader can hold, explained by the sentence before it
 
 
 def prepare():
@@ -61,6 +65,32 @@ def page_text(dst:Path) -> str:
     return '\n'.join(parts)
 
 
+def exported_cell_lengths(nb:Path) -> list:
+    cells = [''.join(c['source']) for c in json.loads(nb.read_text())['cells'] if c['cell_type'] == 'code']
+    return [len(c.splitlines()) for c in cells if re.match(r'#\|\s*export', c)]
+
+
+def opens_with_call(nb:Path) -> bool:
+    "Does the page show its public call first: a code block right after the title?"
+    cells = json.loads(nb.read_text())['cells']
+    shown = [c for c in cells if not ''.join(c['source']).lstrip().startswith(('#|hide', '#|export', '#|default_exp'))]
+    titles = [i for i,c in enumerate(shown) if c['cell_type'] == 'markdown' and ''.join(c['source']).startswith('# ')]
+    after = shown[titles[0] + 1] if titles and titles[0] + 1 < len(shown) else None
+    return after is not None and after['cell_type'] == 'markdown' and ''.join(after['source']).lstrip().startswith('```')
+
+
+def home_page_problems(dst:Path) -> list:
+    "The home page: the first code a reader meets is the usage, with its printed result and its figure"
+    cells = [c for c in json.loads(dst.read_text())['cells'] if c['cell_type'] == 'code']
+    shown = [c for c in cells if not ''.join(c['source']).lstrip().startswith('#|')]
+    outs = [o for c in shown for o in c.get('outputs', [])]
+    problems = []
+    if not shown or 'from lrfinder_cb' not in ''.join(shown[0]['source']): problems.append("index: the first code shown is not the usage")
+    if not any('image/png' in o.get('data', {}) for o in outs): problems.append("index: no figure")
+    if not any('SuggestedLRs(' in ''.join(o.get('data', {}).get('text/plain', '')) for o in outs): problems.append("index: no printed result")
+    return problems
+
+
 def main(keep:bool=False) -> int:
     prepare()
     out_dir = ROOT/'_proc' if keep else Path(tempfile.mkdtemp())
@@ -79,6 +109,14 @@ def main(keep:bool=False) -> int:
         if ADDRESS.search(text): failed.append(f"{name}: a default renders as a memory address: {ADDRESS.search(text).group(0)}")
     for name, text in pages.items():
         if exports_api(NBS/name) and '[source]' not in text: failed.append(f"{name}: no source link (is the nbdev entry point declared?)")
+    for name, text in pages.items():
+        for what, pattern in (('a signature of (*args, **kwargs)', ARGS_KWARGS), ('a long default', LONG_DEFAULT)):
+            if pattern.search(text) or 'VAR_POSITIONAL' in text: failed.append(f"{name}: {what}: {(pattern.search(text) or [''])[0]!r}")
+    failed += [f"{nb.name}: an exported cell of {n} lines (at most {MAX_EXPORTED_LINES})" for nb in sorted(NBS.glob('*.ipynb'))
+               for n in exported_cell_lengths(nb) if n > MAX_EXPORTED_LINES]
+    failed += home_page_problems(out_dir/'index.ipynb')
+    failed += [f"{nb.name}: the page does not open with its public call" for nb in sorted(NBS.glob('*.ipynb'))
+               if exports_api(nb) and nb.name not in INTERNAL_PAGES and not opens_with_call(nb)]
     for name in FIGURE_PAGES:
         if name in pages and 'image/png' not in (out_dir/name).read_text(): failed.append(f"{name}: the page has no figure")
     print(f"docs processing: {len(pages)} of {len(list(NBS.glob('*.ipynb')))} notebooks processed into {out_dir}")
