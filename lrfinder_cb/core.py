@@ -286,13 +286,14 @@ def as_dict(self:LRFinderRecord) -> dict:
     return res
 
 @patch
-def __repr__(self:LRFinderRecord):
-    first,last = (self.lrs[0],self.lrs[-1]) if self.lrs else (np.ravel(self.start_lr)[-1],np.ravel(self.end_lr)[-1])
-    return f"{type(self).__name__}({self.size()}, lr {first:.2e}..{last:.2e}, stop_reason={self.stop_reason!r})"
-
-@patch
 def size(self:LRFinderRecord) -> str:
     "How long the run was, in points and in optimizer steps when the two differ: '30 learning rates, 300 optimizer steps'"
     count = lambda n, what: f"{n} {what}" + ("" if n == 1 else "s")
     if self.steps_per_lr == 1 and self.n_optimizer_steps in (0, self.n_recorded): return count(self.n_recorded, 'step')
     return f"{count(self.n_recorded, 'learning rate')}, {count(self.n_optimizer_steps, 'optimizer step')}"
+
+# %% ../nbs/00_core.ipynb #00core-018-3-i
+@patch
+def __repr__(self:LRFinderRecord):
+    first,last = (self.lrs[0],self.lrs[-1]) if self.lrs else (np.ravel(self.start_lr)[-1],np.ravel(self.end_lr)[-1])
+    return f"{type(self).__name__}({self.size()}, lr {first:.2e}..{last:.2e}, stop_reason={self.stop_reason!r})"

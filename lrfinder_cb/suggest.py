@@ -125,8 +125,11 @@ def per_group(self:SuggestedLRs, name:str|None=None) -> list:
     had that value"""
     value = self[0] if name is None else getattr(self, name)
     return [value] if self.record is None else self.record.group_lrs_at(value)
+
+# %% ../nbs/01_suggest.ipynb #01suggest-r026-1-i
 @patch
 def __reduce__(self:SuggestedLRs): return (_rebuild_suggested, (self._asdict(), self.__dict__))
+
 @patch
 def __repr__(self:SuggestedLRs):
     mark = '; no clear valley' if self.__dict__.get('no_clear_valley') else ''

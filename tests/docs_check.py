@@ -15,7 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 NBS = ROOT/'nbs'
 ADDRESS = re.compile(r'at 0x[0-9a-f]{6,}')
-FIGURE_PAGES = ('02_plot.ipynb', '09_guide.ipynb', '10_experiments.ipynb') # where a reader would rather look than read
+FIGURE_PAGES = ('index.ipynb', '01a_rules.ipynb', '02_plot.ipynb', '09_guide.ipynb', '10_experiments.ipynb', '12_trial.ipynb') # where a reader would rather look than read
 MIXED = 'Found cells containing imports and other code'  # nbdev then runs the whole cell for the docs
 ARGS_KWARGS = re.compile(r'```python\ndef \w+\(\n\s*\*args, \*\*kwargs\n\):') # a class whose signature says nothing
 LONG_DEFAULT = re.compile(r'=-?\d*\.\d{9,}') # a default printed with more than 8 significant digits
@@ -79,6 +79,13 @@ def opens_with_call(nb:Path) -> bool:
     return after is not None and after['cell_type'] == 'markdown' and ''.join(after['source']).lstrip().startswith('```')
 
 
+def colon_before_hidden(nb:Path) -> list:
+    "Hidden cells that a sentence ending in a colon introduces (the reader gets the colon and nothing after it)"
+    cells = json.loads(nb.read_text())['cells']
+    return [b['id'] for a,b in zip(cells, cells[1:]) if a['cell_type'] == 'markdown' and ''.join(a['source']).rstrip().endswith(':')
+            and b['cell_type'] == 'code' and ''.join(b['source']).lstrip().startswith(('#|hide', '#|exporti'))]
+
+
 def home_page_problems(dst:Path) -> list:
     "The home page: the first code a reader meets is the usage, with its printed result and its figure"
     cells = [c for c in json.loads(dst.read_text())['cells'] if c['cell_type'] == 'code']
@@ -115,6 +122,7 @@ def main(keep:bool=False) -> int:
     failed += [f"{nb.name}: an exported cell of {n} lines (at most {MAX_EXPORTED_LINES})" for nb in sorted(NBS.glob('*.ipynb'))
                for n in exported_cell_lengths(nb) if n > MAX_EXPORTED_LINES]
     failed += home_page_problems(out_dir/'index.ipynb')
+    failed += [f"{nb.name}: a sentence introduces hidden cell {cid}" for nb in sorted(NBS.glob('*.ipynb')) for cid in colon_before_hidden(nb)]
     failed += [f"{nb.name}: the page does not open with its public call" for nb in sorted(NBS.glob('*.ipynb'))
                if exports_api(nb) and nb.name not in INTERNAL_PAGES and not opens_with_call(nb)]
     for name in FIGURE_PAGES:
