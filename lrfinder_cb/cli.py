@@ -162,8 +162,7 @@ def _save_plot(res, rec, out):
 
 def _save_json(res, rec, path):
     data = dict(version=lrfinder_cb.__version__)
-    if isinstance(res, dict): data['by_batch_size'] = {str(bs): r.as_dict() for bs,r in res.items()}
-    else: data.update(res.as_dict())
+    data.update(res.as_dict()) # `SuggestedLRs`, or `BySize` with --bs
     Path(path).write_text(json.dumps(data, indent=1))
 
 def _report(res, out, json_path, warned=()) -> str|None:

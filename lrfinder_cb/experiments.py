@@ -15,7 +15,7 @@ from .distributed import rank
 import lrfinder_cb.learner # `Learner.lr_find`
 
 # %% auto #0
-__all__ = ['plot_lr_find_bs']
+__all__ = ['BySize', 'plot_lr_find_bs']
 
 # %% ../nbs/10_experiments.ipynb #10experiments-012
 def _check_batch_sizes(bss) -> list:
@@ -33,13 +33,17 @@ def _rebuilt(dls, bs:int) -> DataLoaders:
     return DataLoaders(*[dl.new(bs=bs) for dl in loaders], path=getattr(dls, 'path', '.'), device=getattr(dls, 'device', None))
 
 # %% ../nbs/10_experiments.ipynb #10experiments-013
+class BySize(dict):
+    "`SuggestedLRs` by batch size, as `lr_find_bs` returns them"
+    def as_dict(self) -> dict: return dict(by_batch_size={str(bs): r.as_dict() for bs,r in self.items()}) # for JSON
+
 @patch
-def lr_find_bs(self:Learner, bss:list|tuple|int=(32, 64, 128, 256), show_plot:bool=True, **kwargs) -> dict:
-    """One range test per batch size in `bss` (`kwargs` go to `lr_find`); a dict of `SuggestedLRs` by batch size. The learner is left as
+def lr_find_bs(self:Learner, bss:list|tuple|int=(32, 64, 128, 256), show_plot:bool=True, **kwargs) -> BySize:
+    """One range test per batch size in `bss` (`kwargs` go to `lr_find`); `SuggestedLRs` by batch size (a dict). The learner is left as
     it was"""
     bss = _check_batch_sizes(bss)
     _rebuilt(self.dls, bss[0]) # fails before anything runs if the loaders cannot be rebuilt
-    outer,results = runs_snapshot(self, kwargs.get('snapshot', 'auto')),{}
+    outer,results = runs_snapshot(self, kwargs.get('snapshot', 'auto')),BySize()
     try:
         for bs in bss:
             self.dls = _rebuilt(self.dls, bs)
@@ -53,7 +57,7 @@ def lr_find_bs(self:Learner, bss:list|tuple|int=(32, 64, 128, 256), show_plot:bo
 # %% ../nbs/10_experiments.ipynb #10experiments-014
 def plot_lr_find_bs(results:dict, ax:plt.Axes|None=None, save_path:str|Path|None=None, return_fig:bool=True):
     "The lag-free curve of each batch size's range test on one plot, with its first suggestion marked; return the `Figure`"
-    if ax is None: fig,ax = plt.subplots()
+    if ax is None: fig,ax = plt.subplots(figsize=(7, 4.6), layout='constrained')
     else: fig = ax.figure
     for i,(bs,res) in enumerate(results.items()):
         if res is None or not res.curves: continue
