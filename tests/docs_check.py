@@ -86,6 +86,12 @@ def colon_before_hidden(nb:Path) -> list:
             and b['cell_type'] == 'code' and ''.join(b['source']).lstrip().startswith(('#|hide', '#|exporti'))]
 
 
+def code_headings(nb:Path) -> list:
+    "Headings with backticks, which nbdev turns into links to the symbol"
+    cells = json.loads(nb.read_text())['cells']
+    return [l for c in cells if c['cell_type'] == 'markdown' for l in ''.join(c['source']).splitlines() if re.match(r'#+ .*`', l)]
+
+
 def home_page_problems(dst:Path) -> list:
     "The home page: the first code a reader meets is the usage, with its printed result and its figure"
     cells = [c for c in json.loads(dst.read_text())['cells'] if c['cell_type'] == 'code']
@@ -122,6 +128,7 @@ def main(keep:bool=False) -> int:
     failed += [f"{nb.name}: an exported cell of {n} lines (at most {MAX_EXPORTED_LINES})" for nb in sorted(NBS.glob('*.ipynb'))
                for n in exported_cell_lengths(nb) if n > MAX_EXPORTED_LINES]
     failed += home_page_problems(out_dir/'index.ipynb')
+    failed += [f"{nb.name}: a heading with code renders as a link: {h}" for nb in sorted(NBS.glob('*.ipynb')) for h in code_headings(nb)]
     failed += [f"{nb.name}: a sentence introduces hidden cell {cid}" for nb in sorted(NBS.glob('*.ipynb')) for cid in colon_before_hidden(nb)]
     failed += [f"{nb.name}: the page does not open with its public call" for nb in sorted(NBS.glob('*.ipynb'))
                if exports_api(nb) and nb.name not in INTERNAL_PAGES and not opens_with_call(nb)]
