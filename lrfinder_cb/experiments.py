@@ -35,6 +35,7 @@ def _rebuilt(dls, bs:int) -> DataLoaders:
 # %% ../nbs/10_experiments.ipynb #10experiments-013
 class BySize(dict):
     "`SuggestedLRs` by batch size, as `lr_find_bs` returns them"
+    def __init__(self, results:dict|None=None): super().__init__(results or {}) # {batch size: SuggestedLRs}
     def as_dict(self) -> dict: return dict(by_batch_size={str(bs): r.as_dict() for bs,r in self.items()}) # for JSON
 
 @patch
