@@ -51,8 +51,12 @@ def _rule_list(text:str) -> list:
     return names
 
 # %% ../nbs/07_cli.ipynb #07cli-011-1
+class _Parser(argparse.ArgumentParser):
+    "argparse, whose errors are one line (the usage block is what `--help` is for)"
+    def error(self, message:str): self.exit(2, f"{self.prog}: error: {message} (lr-find --help lists the flags)\n")
+
 def _parser():
-    p = argparse.ArgumentParser(prog='lr-find',
+    p = _Parser(prog='lr-find',
         description="Run a learning-rate range test on a fastai Learner and print the suggested learning rates.",
         epilog="Exit status: 0 with suggestions; 3 when the curve shows no clear valley (no number to use, see the notes); "
                "2 on a bad argument or target; 1 when the learner fails during the range test or the training (--train).")
@@ -277,7 +281,7 @@ def _save_training(learn, trained:dict, args) -> str|None:
     try:
         if args.save_model:
             save_model(args.save_model, learn.model, getattr(learn, 'opt', None))
-            print(f"the trained model saved to {args.save_model}; load it into the same learner with: "
+            print(f"the trained model saved to {args.save_model}; load it into the same learner with: learn.create_opt(); "
                   f"load_model({str(Path(args.save_model).resolve())!r}, learn.model, learn.opt) (from fastai.learner import load_model)")
         if args.json:
             data = json.loads(Path(args.json).read_text())

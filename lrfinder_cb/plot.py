@@ -27,6 +27,7 @@ def _thin(n:int, most:int=2000) -> slice:
 def _curves(recorder, suggestions) -> dict:
     "The curves to draw, as `(lrs, losses)`: raw, fastai's EMA and lag-free (`None` where there is none), and the record"
     record = getattr(recorder, 'lr_find_record', None)
+    if isinstance(suggestions, SuggestedLRs) and suggestions.record is not None: record = suggestions.record # its own range test
     if record is None:
         lrs = getattr(recorder, 'lrs', None)
         if not lrs: raise ValueError("there is no range test to plot: run `learn.lr_find()` (or fit with an `LRFinder` callback) first")

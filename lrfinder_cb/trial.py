@@ -175,6 +175,9 @@ def _check(candidates, n_steps, n_candidates, factor, recipe, margin, valid_batc
 def _reference(res, candidates) -> float:
     "The learning rate the candidates are judged against: the suggestion, or the middle candidate when there is none"
     if res is not None and res.lr is not None and math.isfinite(res.lr): return float(res.lr)
+    if res is None and candidates is None:
+        raise ValueError("trial_lrs tries candidates around a range test's suggestion, and this learner has run none: run "
+                         "res = learn.lr_find() first, then learn.trial_lrs(res), or pass candidates=[...]")
     if candidates is None:
         raise ValueError("trial_lrs tries candidates around the suggestion, and this result has none (no clear valley: see its notes): "
                          "pass candidates=[...] to try some anyway")

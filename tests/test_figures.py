@@ -69,3 +69,17 @@ def test_notebooks_draw_at_full_size():
             for out in c.get('outputs', []):
                 png = out.get('data', {}).get('image/png')
                 if png: assert Image.open(io.BytesIO(base64.b64decode(png))).size[0] >= 600, f"{nb.name}: a figure under 600 px wide"
+
+
+def test_a_result_is_drawn_from_its_own_range_test(learn):
+    "plot_lr_find(suggestions=res) draws res's own curve, not the last range test's: the markers and the curve are one run"
+    res = learn.lr_find(show_plot=False, num_it=50, stop_div=False)
+    learn.lr_find(show_plot=False, n_runs=2, num_it=60, stop_div=False)
+    ax = learn.recorder.plot_lr_find(suggestions=res).axes[0]
+    raw = [l for l in ax.lines if l.get_label() == 'raw loss'][0]
+    assert list(raw.get_xdata()) == list(res.record.lrs)
+    assert not [c for c in ax.collections if '10-90%' in str(c.get_label())], "no band of the later repeated runs"
+
+
+def test_trials_without_a_range_test_say_so():
+    with pytest.raises(ValueError, match=r"has run none: run res = learn.lr_find\(\) first"): demo_learner(0).trial_lrs()
