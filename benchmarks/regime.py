@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 sys.path.insert(0, str(Path(__file__).parent))
-from suggestion_quality import mlp, resmlp, cnn, rnn, _std, _target, final_valid_loss, run_jobs
+from suggestion_quality import mlp, resmlp, cnn, rnn, _std, _target, final_valid_loss, run_jobs, tabular_frame
 
 HERE = Path(__file__).parent
 SPLIT_FILE = HERE/'regime_split.json'
@@ -109,18 +109,6 @@ def multilabel(n_train, n_valid=5000):
     w, q = g.standard_normal((20, 6))/np.sqrt(20), g.standard_normal((20, 6))/np.sqrt(20)
     z = x @ w + 0.5*(x @ q)**2 - 0.5 + 0.5*g.standard_normal((n, 6))
     return _head(x, (z > 0).astype(np.float32), n_valid)
-
-def tabular_frame(n, regression):
-    """Three categorical columns (8, 30 and 100 levels) with embeddable effects and five continuous ones"""
-    import pandas as pd
-    g = np.random.default_rng(5)
-    cats = {f'c{i}': g.integers(0, k, n) for i, k in enumerate((8, 30, 100))}
-    conts = {f'x{i}': g.standard_normal(n) for i in range(5)}
-    effects = [g.standard_normal(k) for k in (8, 30, 100)]
-    z = sum(e[cats[f'c{i}']] for i, e in enumerate(effects)) + np.sin(conts['x0']*2) + conts['x1']*conts['x2'] + 0.3*g.standard_normal(n)
-    df = pd.DataFrame({**cats, **conts})
-    df['y'] = _target(z)[:, 0] if regression else np.digitize(z, np.quantile(z, [.25, .5, .75]))
-    return df
 
 DATA = dict(digits_aug=digits_aug, blobs=blobs, friedman=friedman, sine=sine, multilabel=multilabel)
 PRETRAIN_TASKS = dict(parity=lambda y: (y % 2, 2), pairs=lambda y: (y//2, 2), squared=lambda y: (np.sign(y)*y**2, 1))

@@ -169,10 +169,10 @@ QUICK = ['digits_mlp', 'cancer_bn', 'multilabel_mlp', 'digits_mlp_sgd']
 
 
 # ---------- building a Learner ----------
-def _tabular_frame(regression):
+def tabular_frame(n, regression):
+    """Three categorical columns (8, 30 and 100 levels) with embeddable effects and five continuous ones"""
     import pandas as pd
     g = np.random.default_rng(5)
-    n = 4000
     cats = {f'c{i}': g.integers(0, k, n) for i, k in enumerate((8, 30, 100))}
     conts = {f'x{i}': g.standard_normal(n) for i in range(5)}
     effects = [g.standard_normal(k) for k in (8, 30, 100)]
@@ -189,7 +189,7 @@ def _tabular_learner(cfg, loss_func, opt_func, wd):
     regression = cfg['loss'] == 'mse'
     loss_func = MSELossFlat() if regression else CrossEntropyLossFlat() # tabular targets come as a column
     if regression not in _memo:
-        df = _tabular_frame(regression)
+        df = tabular_frame(4000, regression)
         _memo[regression] = TabularPandas(df, procs=[Categorify, Normalize], cat_names=['c0', 'c1', 'c2'], cont_names=[f'x{i}' for i in range(5)],
                                           y_names='y', y_block=RegressionBlock() if regression else CategoryBlock(),
                                           splits=IndexSplitter(list(range(800)))(range(len(df))))
