@@ -9,8 +9,12 @@
           `nbdev_test`, nbdev's processing of every notebook for the docs (tests/docs_check.py: what `nbdev_docs` does before
           Quarto, which cannot be installed here; it fails on any error, and if the site files it writes differ from those
           committed), and pytest (without the notebook runner, which would repeat nbdev_test).
+
+Each stack's virtual environment holds a CUDA build of torch (5-6 GB: the only build PyPI has), and three at once filled a CI
+machine's disk; so a session removes its environment when it ends, and pip keeps no cache. `LRFINDER_KEEP_VENVS=1 nox` keeps them
+(`.nox/<stack>/bin/python -m pytest ...` then reruns a test on one stack).
 """
-import tomllib
+import functools, os, shutil, tomllib
 from pathlib import Path
 import nox
 
@@ -26,6 +30,7 @@ STACK = ("import sys, fastai, fastcore, torch, numpy, matplotlib, sklearn; "
          "print(f'stack: python {sys.version.split()[0]}, fastai {fastai.__version__}, fastcore {fastcore.__version__}, '"
          "f'torch {torch.__version__}, numpy {numpy.__version__}, matplotlib {matplotlib.__version__}, scikit-learn {sklearn.__version__}')")
 ENV = {'MPLBACKEND': 'Agg'}
+KEEP_VENVS = os.environ.get('LRFINDER_KEEP_VENVS') == '1'
 
 
 def floors() -> list:
@@ -41,25 +46,40 @@ def floors() -> list:
 
 def show_stack(session):
     session.run('python', '-c', STACK, env=ENV)
+    session.log(f"disk: {shutil.disk_usage(session.virtualenv.location).free / 2**30:.1f} GiB free")
 
 
-@nox.session
+def stack(body):
+    "A nox session that installs with pip's cache off and removes its virtual environment when it ends, passed or failed"
+    @functools.wraps(body)
+    def session(session):
+        try: body(session)
+        finally:
+            if not KEEP_VENVS: shutil.rmtree(session.virtualenv.location, ignore_errors=True)
+    return nox.session(session)
+
+
+def install(session, *args):
+    session.install('--no-cache-dir', *args)
+
+
+@stack
 def newest(session):
-    session.install('--upgrade', '-e', '.[test,loggers]')
+    install(session, '--upgrade', '-e', '.[test,loggers]')
     show_stack(session)
     session.run('pytest', *session.posargs, env=ENV)
 
 
-@nox.session
+@stack
 def oldest(session):
-    session.install('-e', '.[test]', *floors())
+    install(session, '-e', '.[test]', *floors())
     show_stack(session)
     session.run('pytest', *session.posargs, env=ENV)
 
 
-@nox.session
+@stack
 def nbdev(session):
-    session.install('-e', '.[dev,loggers]')
+    install(session, '-e', '.[dev,loggers]')
     show_stack(session)
     session.run('nbdev_clean')
     session.run('nbdev_export')
