@@ -7,6 +7,7 @@
     python benchmarks/regime.py --set held_out [--jobs 2]     # the held-out groups
     python benchmarks/regime.py --summarize                   # benchmarks/results/regime.json from the cache (done after every run too)
     python benchmarks/regime.py --report                      # benchmarks/results/regime.md from regime.json
+    python benchmarks/regime.py --figure                      # benchmarks/results/regime_length.png: score against training length
 
 Per configuration and seed (one JSON file in the cache, written after every training, so an interruption loses at most one):
 the configuration's Learner is built (data fixed; initial weights and batch order from the seed), `lr_find()` runs once (100 steps;
@@ -644,6 +645,60 @@ def report(summary_path, out_path, design_only=False):
     print("\n".join(text))
 
 
+# ---------- the figure: score against training length ----------
+SHORT_METHODS = {'default (between)': 'between (the default)', 'fastai minimum': 'fastai minimum', 'fastai valley': 'fastai valley',
+                 'fastai default (no range test)': "fastai's default rate, no range test"}
+
+
+def short_regime():
+    """The short-regime benchmark's held-out figures (suggestion_cv.py and trial.py caches): {method: median score}, the noise floor's
+    median, and the median training length in range tests of optimizer steps"""
+    import suggestion_cv as cv, trial as tr
+    runs, entries = tr.load(tr.CACHE, cv.CACHE)
+    held = [(r, e) for r, e in zip(runs, entries) if r.group in cv.HELD_OUT_GROUPS]
+    hr, he = map(list, zip(*held))
+    med = lambda lrs: statistics.median(cv.per_config(hr, lrs, real=True).values())
+    rules = {'default (between)': next(iter(cv.SHIPPED.values())), 'fastai minimum': cv.FIXED['fastai minimum'],
+             'fastai valley': cv.FIXED['fastai valley'], 'fastai default (no range test)': cv.fastai_default}
+    scores = {m: med([f(r) for r in hr]) for m, f in rules.items()}
+    scores['trials'] = med([tr.pick(e, *tr.FROZEN) for e in he])
+    return scores, statistics.median(cv.noise_floor(hr)[0].values()), statistics.median(e['train_steps']/e['range_steps'] for e in he)
+
+
+def long_regime(summary_path):
+    """The same from regime.json's held-out runs (the trials: CHOSEN_TRIAL), plus the peers"""
+    runs = [r for r in json.loads(Path(summary_path).read_text())['runs'] if r['group'] == 'held_out']
+    med = lambda m: statistics.median(per_config(runs, lambda r: score(r, r['methods'][m]['loss'])).values())
+    scores = {m: med(m) for m in [*SHORT_METHODS, *PEERS, RECIPE_AWARE]}
+    scores['trials'] = med(CHOSEN_TRIAL)
+    return scores, statistics.median(noise_floor(runs)[0].values()), statistics.median(r['training_steps']/r['range_test_steps'] for r in runs)
+
+
+def figure(summary_path, out_path):
+    """Held-out median score against the training's length (in range tests), short regime and long: the README's figure"""
+    import matplotlib; matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    (short, sfloor, slen), (long, lfloor, llen) = short_regime(), long_regime(summary_path)
+    fig, ax = plt.subplots(figsize=(7, 4.6), dpi=100, layout='constrained')
+    for x, floor in ((slen, sfloor), (llen, lfloor)):
+        ax.fill_between([x/1.25, x*1.25], 0, floor, color='0.85', lw=0)
+    ax.plot([], [], color='0.85', lw=8, label="noise floor: another seed's best grid LR")
+    for (m, label), mark in zip([*SHORT_METHODS.items(), ('trials', 'trials (short: 50 steps x 3; long: 200 x 5)')], 'osD^v'):
+        ax.plot([slen, llen], [short[m], long[m]], marker=mark, label=label)
+    for m, mark, label in [*zip(PEERS, 'P*', ('Prodigy', 'schedule-free AdamW')), (RECIPE_AWARE, 'X', 'recipe-aware, not shipped')]:
+        ax.plot([llen], [long[m]], marker=mark, ls='', ms=9, color=dict(P='k', X='tab:brown').get(mark, '0.4'),
+                label=f"{label} ({'LR-free; ' if m in PEERS else ''}long regime only)")
+    ax.set_xscale('log'); ax.set_xlim(slen/2, llen*2)
+    ax.set_xticks([slen, llen], [f"{slen:.2g}\n(short regime)", f"{llen:.2g}\n(long regime)"]); ax.minorticks_off()
+    ax.set_xlabel("training length, in range tests of optimizer steps (median over held-out runs)")
+    ax.set_ylabel("held-out median score (0 = the grid's best)")
+    ax.set_title("Suggestion quality against training length (held out)", fontsize=11)
+    ax.legend(fontsize=8, loc='upper center', ncols=2)
+    ax.set_ylim(0, 1.45*max(max(short.values()), max(long.values())))
+    fig.savefig(out_path)
+    return dict(short=dict(scores=short, floor=sfloor, length=slen), long=dict(scores=long, floor=lfloor, length=llen))
+
+
 # ---------- the cost estimate ----------
 def trainings_per_run():
     """Trainings one run does, roughly: the grid, the distinct method learning rates (measured on --quick: about 8), two peers"""
@@ -686,6 +741,7 @@ def main(argv=None):
     p.add_argument('--summarize', action='store_true', help="write the summary JSON from the cache")
     p.add_argument('--report', action='store_true', help="write the markdown tables from the summary JSON")
     p.add_argument('--design-only', action='store_true', help="--report: the design table only")
+    p.add_argument('--figure', action='store_true', help="results/regime_length.png: held-out score against training length")
     p.add_argument('--set', choices=('all', 'design', 'held_out'), default='all')
     p.add_argument('--only', nargs='*', help="configuration names")
     p.add_argument('--seeds', type=int, default=3)
@@ -709,6 +765,8 @@ def main(argv=None):
     if args.estimate:
         import tempfile
         with tempfile.TemporaryDirectory() as tmp: return estimate(names, args.seeds, tmp, args.jobs)
+    if args.figure:
+        print(json.dumps(figure(summary, RESULTS/'regime_length.png'), indent=1)); return
     if args.summarize or args.report:
         if args.summarize: print(f"{len(summarize(cache, summary, args.quick))} complete runs -> {summary}")
         if args.report: report(summary, md, args.design_only)

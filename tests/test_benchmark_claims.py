@@ -191,3 +191,48 @@ def test_issue_28s_spike_family():
     import stop_rule_replay as replay
     assert replay.spike_family(replay.Issue15Rule) == (430, 1787)
     assert replay.spike_family() == (0, 1787)
+
+
+def test_the_long_regime_benchmark_and_the_readme_figures():
+    """Issue 30: regime.json holds 22 configurations x 3 seeds of trainings at least 20x the range test (median), in the split committed
+    before the runs; the choices frozen on the design runs are what the design data give; the README's held-out figures follow from
+    regime.json; and the decisions written down before the held-out table was read follow from it: the default stays `between`, the
+    recipe-aware shift does not ship"""
+    import json, statistics, regime as rg
+    runs = json.loads((rg.RESULTS/'regime.json').read_text())['runs']
+    split = rg.load_split()['configurations']
+    assert len(runs) == 66 and len({r['configuration'] for r in runs}) == 22 >= 20
+    assert all(r['group'] == split[r['configuration']]['group'] for r in runs)
+    assert statistics.median(r['training_steps']/r['range_test_steps'] for r in runs) >= 20
+    design, held = ([r for r in runs if r['group'] == g] for g in ('design', 'held_out'))
+    # the frozen choices: the recipe shift is the design median of log10(best grid LR / between), per configuration then across
+    ok = [r for r in design if not r['methods']['default (between)']['fell_back']]
+    def shift(fine_tune):
+        per = {}
+        for r in ok:
+            if (r['recipe'] == 'ft') == fine_tune:
+                per.setdefault(r['configuration'], []).append(math.log10(rg.best_lr(r)/r['methods']['default (between)']['lr']))
+        return round(4*statistics.median(statistics.median(v) for v in per.values()))/4
+    assert (shift(False), shift(True)) == (rg.RECIPE_SHIFT['oc'], rg.RECIPE_SHIFT['ft']) == (-0.5, 1.75)
+    assert rg.RECIPE_SHIFT['oc'] == rg.RECIPE_SHIFT['flat_cos'] == rg.RECIPE_SHIFT['const']
+    trials = [m for m in design[0]['methods'] if m.startswith('trial')]
+    med = lambda rs, m: statistics.median(rg.per_config(rs, lambda r: rg.score(r, r['methods'][m]['loss'])).values())
+    assert min(trials, key=lambda m: med(design, m)) == rg.CHOSEN_TRIAL
+    # the held-out figures, as the README prints them
+    fig = lambda m: rg.per_config(held, lambda r: rg.score(r, r['methods'][m]['loss']))
+    text = lambda m: f"{statistics.median(fig(m).values()):.2f} / {max(fig(m).values()):.2f}"
+    floor = rg.noise_floor(held)[0]
+    readme = (Path(__file__).parents[1]/'README.md').read_text()
+    assert f"{statistics.median(floor.values()):.2f} / {max(floor.values()):.2f}" == "0.08 / 0.17" and "**0.08 / 0.17**" in readme
+    for m, row in [('default (between)', "| `between` (the default) | 0.20 / 0.64 |"), ('median curve, n_runs=3', "| 0.09 / 0.71 |"),
+                   (rg.CHOSEN_TRIAL, "(chosen on the design groups) | 0.12 / 0.55 |"), (rg.RECIPE_AWARE, "not shipped) | 0.13 / 0.39 |"),
+                   ('prodigy', "(no learning rate) | 0.09 / 0.25 |"), ('schedulefree', "defaults | 0.16 / 0.29 |"),
+                   ('fastai default (no range test)', "no range test | 0.36 / 0.61 |")]:
+        assert row.split('|')[-2].strip() == text(m) and row in readme, m
+    assert f"| {text('fastai minimum')}, {text('fastai valley')} |" == "| 0.20 / 0.67, 0.22 / 0.43 |"
+    assert "| 0.20 / 0.67, 0.22 / 0.43 |" in readme
+    # the decisions: no rule of lr_find beats between by more than the floor's median (or it is worse at the worst); nor the shift
+    beats = lambda m: (statistics.median(fig('default (between)').values()) - statistics.median(fig(m).values()) > statistics.median(floor.values())
+                       and max(fig(m).values()) <= max(fig('default (between)').values()))
+    assert not any(beats(m) for m in ('minimum (ours)', 'valley (ours)', 'fastai minimum', 'fastai valley', 'median curve, n_runs=3', rg.RECIPE_AWARE))
+    assert default_suggest_funcs == (between,)
