@@ -13,10 +13,9 @@ from fastai.torch_core import find_bs
 from fastai.callback.progress import ProgressCallback
 from fastcore.basics import patch
 from fastcore.foundation import L
-from fastprogress.fastprogress import progress_bar, ConsoleProgressBar, printing
 from .core import LRFinderRecord, lr_multiplier, warn
 from .store import snapshot_modes
-from .shortfit import ShortFit, positive_int, fixed_valid_batches
+from .shortfit import ShortFit, positive_int, fixed_valid_batches, open_bar, close_bar
 from .suggest import suggest, default_suggest_funcs, check_suggest_funcs
 from .distributed import rank
 
@@ -134,9 +133,7 @@ def begin(self:LRFinder):
     self.record.trained_before,self.at_lr = self.trained_before,[]
     self.probe_batches = self._fixed_valid_batches() if self.valid_every else []
     self._set_step(0)
-    show = any(isinstance(cb, ProgressCallback) and run for cb,run in self.muted) # where fastai would show its bars
-    self.bar = progress_bar(range(self.record.n_planned), leave=True) if show and rank() == 0 else None
-    if self.bar is not None: self.bar.update(0)
+    self.bar = open_bar(self.record.n_planned, any(isinstance(cb, ProgressCallback) and run for cb,run in self.muted))
 
 @patch
 def _set_step(self:LRFinder, i:int):
@@ -184,22 +181,14 @@ def _probe(self:LRFinder):
 
 # %% ../nbs/04_callback.ipynb #04callback-013f
 @patch
-def _close_bar(self:LRFinder):
-    "Leave the bar at the last point, saying why the sweep stopped"
-    bar,self.bar = getattr(self, 'bar', None),None
-    if bar is None: return
-    rec = self.record
-    bar.comment = self.run_label + (f"stopped: {rec.stop_reason} at lr {rec.lrs[-1]:.2e}" if rec.lrs else f"stopped: {rec.stop_reason}")
-    bar.update_bar(rec.n_recorded)
-    bar.on_iter_end()
-    if isinstance(bar, ConsoleProgressBar) and printing(): print(flush=True) # end the bar's line: what follows starts on its own
-
-@patch
 def finish(self:LRFinder, aborted:bool):
-    "Once everything is back: publish the curve and the suggestions"
-    if self.record is None: return
-    self.record.stop('aborted' if aborted else 'end_of_fit')
-    self._close_bar()
+    "Once everything is back: leave the bar at the last point, saying why the sweep stopped; publish the curve and the suggestions"
+    rec = self.record
+    if rec is None: return
+    rec.stop('aborted' if aborted else 'end_of_fit')
+    at = f" at lr {rec.lrs[-1]:.2e}" if rec.lrs else ""
+    close_bar(getattr(self, 'bar', None), f"{self.run_label}stopped: {rec.stop_reason}{at}", rec.n_recorded)
+    self.bar = None
     if aborted or self.suggest_funcs is None: self.suggestions = None
     else: self.suggestions = suggest(self.record, self.suggest_funcs, self.skip_start, self.skip_end, warn=rank() == 0)
     publish(self.learn, self.record, self.suggestions)

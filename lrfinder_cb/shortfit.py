@@ -4,7 +4,7 @@
 
 # %% ../nbs/03b_shortfit.ipynb #03bshortfit-001
 from __future__ import annotations
-import itertools, math
+import itertools, math, time
 import numpy as np
 import torch
 from fastcore.basics import patch
@@ -16,12 +16,13 @@ from fastai.callback.training import GradientAccumulation
 from fastai.learner import Recorder
 from fastai.torch_core import find_bs
 from .snapshot import Snapshot, RNGState, DataLoaderState
-from .distributed import world_size, mean_across_ranks
+from fastprogress.fastprogress import progress_bar, ConsoleProgressBar, printing
+from .distributed import world_size, mean_across_ranks, rank
 
 # %% auto #0
 __all__ = ['skipped_step_room', 'drives_lr', 'mute', 'unmute', 'positive_int', 'micro_batches_per_step', 'epochs_for',
            'window_loss', 'was_trained', 'put_back', 'probe_loss', 'fixed_valid_batches', 'ShortFit', 'run_short_fit',
-           'runs_snapshot']
+           'runs_snapshot', 'open_bar', 'close_bar']
 
 # %% ../nbs/03b_shortfit.ipynb #03bshortfit-005
 def drives_lr(cb) -> bool:
@@ -245,3 +246,18 @@ def runs_snapshot(learn, mode:str='auto') -> Snapshot:
     "The snapshot around several short fits (repeated runs, trials, batch sizes); a learner without an optimizer gets the one they all use"
     if learn.opt is None: learn.create_opt()
     return Snapshot(learn, mode)
+
+def open_bar(n:int, shown:bool):
+    "A progress bar over `n` steps where fastai would show its bars (`shown`: a `ProgressCallback` runs), on the first process only"
+    if not shown or rank() != 0: return None
+    bar = progress_bar(range(n), leave=True)
+    bar.update(0)
+    return bar
+
+def close_bar(bar, comment:str, n:int):
+    "Leave `bar` at `n` saying `comment`, and end its line: what is printed next starts on its own"
+    if bar is None: return
+    bar.comment,bar.last_t = comment,time.time()
+    bar.update_bar(n)
+    bar.on_iter_end()
+    if isinstance(bar, ConsoleProgressBar) and printing(): print(flush=True)

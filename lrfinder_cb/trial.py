@@ -13,13 +13,11 @@ from fastai.callback.core import CancelFitException
 from fastai.callback.schedule import combined_cos
 from fastai.learner import Learner
 from fastai.callback.progress import ProgressCallback
-from fastprogress.fastprogress import progress_bar, ConsoleProgressBar, printing
 from .core import smooth_losses, ShownAs
 from .suggest import SuggestedLRs
 from .snapshot import reseed
-from .shortfit import ShortFit, run_short_fit, runs_snapshot, fixed_valid_batches, put_back, positive_int
+from .shortfit import ShortFit, run_short_fit, runs_snapshot, fixed_valid_batches, put_back, positive_int, open_bar, close_bar
 from .plot import trial_colors
-from .distributed import rank
 
 # %% auto #0
 __all__ = ['trial_recipes', 'TrialResult']
@@ -183,19 +181,6 @@ def _reference(res, candidates) -> float:
                          "pass candidates=[...] to try some anyway")
     return float(sorted(candidates)[len(candidates)//2])
 
-def _trials_bar(learn, n:int):
-    "One progress bar over the `n` trials, where fastai would show its bars (a `ProgressCallback`, on the first process)"
-    if rank() != 0 or not any(isinstance(cb, ProgressCallback) and cb.run for cb in learn.cbs): return None
-    bar = progress_bar(range(n), leave=True)
-    bar.update(0)
-    return bar
-
-def _close(bar, n:int):
-    "Fill the trials' bar and end its line"
-    if bar is None: return
-    bar.comment = f"{n} trials done"
-    bar.update(n)
-    if isinstance(bar, ConsoleProgressBar) and printing(): print(flush=True)
 
 # %% ../nbs/12_trial.ipynb #12trial-014
 @patch
@@ -226,7 +211,8 @@ def trial_lrs(self:Learner,
                          "validation set")
     start,outer = time.time(),runs_snapshot(self)
     runs = [(lr, seed) for lr in lrs] + ([(ref, seed + 1)] if repeat else [])
-    scores,curves,bar = [],[],_trials_bar(self, len(runs))
+    scores,curves = [],[]
+    bar = open_bar(len(runs), any(isinstance(cb, ProgressCallback) and cb.run for cb in self.cbs)) # one bar over all trials
     try:
         for k,(lr,data_seed) in enumerate(runs):
             again = " again, on another data order" if k == len(lrs) else ""
@@ -236,7 +222,7 @@ def trial_lrs(self:Learner,
             scores.append(loss)
             curves.append(curve)
     finally: put_back(self, outer)
-    _close(bar, len(runs))
+    close_bar(bar, f"{len(runs)} trials done", len(runs))
     range_steps = res.record.n_optimizer_steps if res is not None and res.record is not None else 0
     result = TrialResult(lrs, scores[:len(lrs)], curves[:len(lrs)], ref, scores[-1] if repeat else None, margin, n_steps, recipe,
                          range_steps, time.time() - start)
