@@ -669,7 +669,7 @@ def long_regime(summary_path):
     """The same from regime.json's held-out runs (the trials: CHOSEN_TRIAL), plus the peers"""
     runs = [r for r in json.loads(Path(summary_path).read_text())['runs'] if r['group'] == 'held_out']
     med = lambda m: statistics.median(per_config(runs, lambda r: score(r, r['methods'][m]['loss'])).values())
-    scores = {m: med(m) for m in [*SHORT_METHODS, *PEERS, RECIPE_AWARE]}
+    scores = {m: med(m) for m in [*SHORT_METHODS, *PEERS, RECIPE_AWARE, 'median curve, n_runs=3']}
     scores['trials'] = med(CHOSEN_TRIAL)
     return scores, statistics.median(noise_floor(runs)[0].values()), statistics.median(r['training_steps']/r['range_test_steps'] for r in runs)
 
@@ -683,12 +683,16 @@ def figure(summary_path, out_path):
     for x, floor in ((slen, sfloor), (llen, lfloor)):
         ax.fill_between([x/1.25, x*1.25], 0, floor, color='0.85', lw=0)
     ax.plot([], [], color='0.85', lw=8, label="noise floor: another seed's best grid LR")
-    for (m, label), mark in zip([*SHORT_METHODS.items(), ('trials', 'trials (short: 50 steps x 3; long: 200 x 5)')], 'osD^v'):
-        ax.plot([slen, llen], [short[m], long[m]], marker=mark, label=label)
-    for m, mark, label in [*zip(PEERS, 'P*', ('Prodigy', 'schedule-free AdamW')), (RECIPE_AWARE, 'X', 'recipe-aware, not shipped')]:
-        ax.plot([llen], [long[m]], marker=mark, ls='', ms=9, color=dict(P='k', X='tab:brown').get(mark, '0.4'),
+    dodge = lambda x, k: x*10**(0.035*k) # side by side: equal scores would hide each other's markers
+    lines = [*SHORT_METHODS.items(), ('trials', 'trials (short: 50 steps x 3; long: 200 x 5)')]
+    for k, ((m, label), mark) in enumerate(zip(lines, 'osD^v')):
+        ax.plot([dodge(slen, k - 2), dodge(llen, k - 2)], [short[m], long[m]], marker=mark, label=label, zorder=3 if k == 0 else 2)
+    only_long = [('median curve, n_runs=3', 'p', 'tab:olive', 'lr_find(n_runs=3)'), (RECIPE_AWARE, 'X', 'tab:brown', 'recipe-aware, not shipped'),
+                 *zip(PEERS, 'P*', ('k', '0.4'), ('Prodigy', 'schedule-free AdamW'))]
+    for k, (m, mark, color, label) in enumerate(only_long):
+        ax.plot([dodge(llen, k + 3)], [long[m]], marker=mark, ls='', ms=9, color=color,
                 label=f"{label} ({'LR-free; ' if m in PEERS else ''}long regime only)")
-    ax.set_xscale('log'); ax.set_xlim(slen/2, llen*2)
+    ax.set_xscale('log'); ax.set_xlim(slen/2, llen*2.5)
     ax.set_xticks([slen, llen], [f"{slen:.2g}\n(short regime)", f"{llen:.2g}\n(long regime)"]); ax.minorticks_off()
     ax.set_xlabel("training length, in range tests of optimizer steps (median over held-out runs)")
     ax.set_ylabel("held-out median score (0 = the grid's best)")

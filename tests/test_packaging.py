@@ -76,6 +76,18 @@ def test_readme_pipeline_example_reaches_num_it(tmp_path):
     assert learn.recorder.lr_find_record.n_recorded == 200
 
 
+def test_the_images_the_readmes_show_are_in_the_repository():
+    "Every image README.md and benchmarks/README.md link is a file git tracks (a clone, GitHub and PyPI show it), not an ignored one"
+    import subprocess
+    tracked = set(subprocess.run(['git', 'ls-files'], cwd=ROOT, capture_output=True, text=True, check=True).stdout.splitlines())
+    for readme in (ROOT/'README.md', ROOT/'benchmarks'/'README.md'):
+        links = re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", readme.read_text())
+        assert links or readme.parent != ROOT, "README.md shows the benchmark's figure"
+        for link in links:
+            path = (readme.parent/link).resolve().relative_to(ROOT).as_posix()
+            assert path in tracked, f"{readme.name} shows {link}, which git does not track"
+
+
 def test_license_is_spdx_and_shipped():
     project = pyproject()['project']
     assert project['license'] == 'Apache-2.0' and project['license-files'] == ['LICENSE']
