@@ -24,9 +24,11 @@ def find_lr(learn, what:str, trains:str, lr_find_kwargs:dict|None=None, cbs=None
     res = learn.lr_find(**{'show_plot': False, 'cbs': cbs, 'wd': wd, **(lr_find_kwargs or {})})
     if res.lr is None and fallback_lr is None:
         why = (res.reason or {}).get('message', 'no clear valley')
-        raise ValueError(f"{what}: the range test shows no rate to train at ({why}). Give a learning rate instead of 'find', widen the "
-                         "range (lr_find_kwargs=dict(start_lr=1e-8, end_lr=100)), run it on an untrained model, or pass fallback_lr=... "
-                         "to train at that rate when there is no valley")
+        fixes = ("give a learning rate instead of 'find', widen the range (lr_find_kwargs=dict(start_lr=1e-8, end_lr=100)), or pass "
+                 "fallback_lr=... to train at that rate when there is no valley")
+        if res.record is not None and res.record.trained_before: # continuing a training: its own rate is the answer
+            fixes = "give the learning rate the model was trained with (or lower) instead of 'find', or pass fallback_lr=... to train at it"
+        raise ValueError(f"{what}: the range test shows no rate to train at ({why}). To go on, {fixes}")
     lr = fallback_lr if res.lr is None else res.lr
     if res.lr is None: said = f"{lr:.3g} (fallback_lr: no clear valley)"
     else: said = f"{lr:.3g} ({res._fields[0]}{', a weak valley' if res.verdict == 'weak' else ''})"

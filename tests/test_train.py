@@ -94,8 +94,9 @@ def test_no_clear_valley_is_a_clear_error_unless_a_fallback_is_given(tmp_path):
     learn.logger = lines.append
     with learn.no_bar(), warnings.catch_warnings():
         warnings.simplefilter('ignore', LRFinderWarning)
-        with pytest.raises(ValueError, match=r"fit_one_cycle\(lr_max='find'\): the range test shows no rate to train at .*fallback_lr="):
+        with pytest.raises(ValueError, match=r"fit_one_cycle\(lr_max='find'\): the range test shows no rate to train at .*fallback_lr=") as e:
             learn.fit_one_cycle(1, lr_max='find')
+        assert "the learning rate the model was trained with" in str(e.value) and 'untrained' not in str(e.value) # it was trained
         assert learn.recorder.suggested_lrs.no_clear_valley
         assert_same_weights(before, weights(learn))
         learn.fit_one_cycle(1, lr_max='find', fallback_lr=2e-3, cbs=peak)
