@@ -214,6 +214,12 @@ def test_the_long_regime_benchmark_and_the_readme_figures():
                 per.setdefault(r['configuration'], []).append(math.log10(rg.best_lr(r)/r['methods']['default (between)']['lr']))
         return round(4*statistics.median(statistics.median(v) for v in per.values()))/4
     assert (shift(False), shift(True)) == (rg.RECIPE_SHIFT['oc'], rg.RECIPE_SHIFT['ft']) == (-0.5, 1.75)
+    ft = {}
+    for r in ok:
+        if r['recipe'] == 'ft': ft.setdefault(r['configuration'], []).append(math.log10(rg.best_lr(r)/r['methods']['default (between)']['lr']))
+    ft = sorted(statistics.median(v) for v in ft.values()) # README: "10^1.3 to 10^1.9 times above", over the 3 design fine-tunes
+    assert len(ft) == 3 and (round(ft[0], 1), round(ft[-1], 1)) == (1.3, 1.9)
+    assert "the best `base_lr` lay 10^1.3 to 10^1.9 times above" in (Path(__file__).parents[1]/'README.md').read_text()
     assert rg.RECIPE_SHIFT['oc'] == rg.RECIPE_SHIFT['flat_cos'] == rg.RECIPE_SHIFT['const']
     trials = [m for m in design[0]['methods'] if m.startswith('trial')]
     med = lambda rs, m: statistics.median(rg.per_config(rs, lambda r: rg.score(r, r['methods'][m]['loss'])).values())
