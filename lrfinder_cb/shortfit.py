@@ -15,8 +15,8 @@ from fastai.callback.schedule import ParamScheduler
 from fastai.callback.training import GradientAccumulation
 from fastai.learner import Recorder
 from fastai.torch_core import find_bs
-from .snapshot import Snapshot, RNGState, DataLoaderState
 from fastprogress.fastprogress import progress_bar, ConsoleProgressBar, printing
+from .snapshot import Snapshot, RNGState, DataLoaderState
 from .distributed import world_size, mean_across_ranks, rank
 
 # %% auto #0

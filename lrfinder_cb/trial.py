@@ -181,7 +181,6 @@ def _reference(res, candidates) -> float:
                          "pass candidates=[...] to try some anyway")
     return float(sorted(candidates)[len(candidates)//2])
 
-
 # %% ../nbs/12_trial.ipynb #12trial-014
 @patch
 def trial_lrs(self:Learner,
