@@ -237,6 +237,12 @@ def test_the_long_regime_benchmark_and_the_readme_figures():
         assert row.split('|')[-2].strip() == text(m) and row in readme, m
     assert f"| {text('fastai minimum')}, {text('fastai valley')} |" == "| 0.20 / 0.67, 0.22 / 0.43 |"
     assert "| 0.20 / 0.67, 0.22 / 0.43 |" in readme
+    # the worst configuration, and how far below `between` its best rate lay
+    for m in ('default (between)', 'minimum (ours)', 'median curve, n_runs=3', *trials, rg.RECIPE_AWARE):
+        assert max(fig(m), key=fig(m).get) == 'tabular_reg_adamw_const', m
+    assert max(fig('valley (ours)'), key=fig('valley (ours)').get) != 'tabular_reg_adamw_const'
+    below = [r['methods']['default (between)']['lr']/rg.best_lr(r) for r in held if r['configuration'] == 'tabular_reg_adamw_const']
+    assert (round(min(below)), round(max(below))) == (7, 56) and "best rate lay 7x to 56x below `between`" in readme
     # the decisions: no rule of lr_find beats between by more than the floor's median (or it is worse at the worst); nor the shift
     beats = lambda m: (statistics.median(fig('default (between)').values()) - statistics.median(fig(m).values()) > statistics.median(floor.values())
                        and max(fig(m).values()) <= max(fig('default (between)').values()))
