@@ -70,14 +70,20 @@ def _fit_ylim(ax, ys:list, headroom:float=0.05) -> tuple:
 _why_none = dict(rose='no clear valley: the loss rose from the start', small_fall='no clear valley: the fall is within the noise',
                  no_finite_loss='no finite loss: nothing to suggest') # what the plot says instead of a marker
 
+def _no_valley_text(suggestions) -> str:
+    "What the plot says in place of a marker: the reason's kind, or that the model is trained (the note's first cause of a flat curve)"
+    kind,record = (suggestions.reason or {}).get('kind'),suggestions.record
+    if kind == 'small_fall' and record is not None and record.trained_before: return 'no clear valley: the model is trained already'
+    return _why_none.get(kind, 'no clear valley')
+
 _region_style = dict(flat=('0.6', 'too low'), falling=('C2', 'falling'), rising=('C3', 'too high'))
 
 def _draw_regions(ax, suggestions):
     "Shade and label the regions and bracket the range of `suggestions`; say so when there is no clear valley"
     if not isinstance(suggestions, SuggestedLRs): return
     if suggestions.regions is None:
-        if suggestions.no_clear_valley: ax.text(0.5, 0.5, _why_none.get((suggestions.reason or {}).get('kind'), 'no clear valley'),
-                                                transform=ax.transAxes, ha='center', color='0.4', fontsize=11)
+        if suggestions.no_clear_valley: ax.text(0.5, 0.5, _no_valley_text(suggestions), transform=ax.transAxes, ha='center', color='0.4',
+                                                fontsize=11)
         return
     top = ax.get_xaxis_transform()
     for name,(lo,hi) in suggestions.regions.items():
