@@ -281,8 +281,9 @@ def _save_training(learn, trained:dict, args) -> str|None:
     try:
         if args.save_model:
             save_model(args.save_model, learn.model, getattr(learn, 'opt', None))
-            print(f"the trained model saved to {args.save_model}; load it into the same learner with: learn.create_opt(); "
-                  f"load_model({str(Path(args.save_model).resolve())!r}, learn.model, learn.opt) (from fastai.learner import load_model)")
+            print(f"the trained model saved to {args.save_model}; load it into the same learner with:\n"
+                  "    from fastai.learner import load_model\n"
+                  f"    learn.create_opt(); load_model({str(Path(args.save_model).resolve())!r}, learn.model, learn.opt)")
         if args.json:
             data = json.loads(Path(args.json).read_text())
             data['train'] = trained

@@ -218,8 +218,7 @@ def test_cli_reports_the_probe_and_names_its_curves(tmp_path):
 @pytest.mark.skipif(LR_FIND is None, reason="the package is not installed (pip install -e .)")
 def test_train_flag_trains_as_fit_one_cycle_find_and_saves_the_model(tmp_path):
     "`--train 2` is `fit_one_cycle(2, lr_max='find')`: the same learning rate, and the same weights up to the thread count's rounding"
-    import torch, warnings
-    from fastai.learner import load_model
+    import textwrap, torch, warnings
     from lrfinder_cb.cli import demo_learner
     out = run(['--demo', '--train', '2', '--save-model', 'm.pth', '--json', 'r.json'], tmp_path)
     assert out.returncode == 0, out.stderr
@@ -230,11 +229,11 @@ def test_train_flag_trains_as_fit_one_cycle_find_and_saves_the_model(tmp_path):
     lr = learn.recorder.suggested_lrs.between
     assert f"lr-find: training 2 epochs of fit_one_cycle at lr_max={lr:.3g} (between)" in out.stdout
     assert 'the trained model saved to m.pth' in out.stdout
-    call = re.search(r"load it into the same learner with: (learn.create_opt\(\); load_model\(.*\)) \(from fastai.learner", out.stdout).group(1)
+    block = re.search(r"load it into the same learner with:\n((?:    .*\n)+)", out.stdout).group(1)
     fresh = demo_learner(1)
     with warnings.catch_warnings():
         warnings.filterwarnings('error', message='Could not load the optimizer state') # fastai's, when there is no optimizer
-        exec(call, {'load_model': load_model, 'learn': fresh}) # the call it prints, as printed, on a fresh learner
+        exec(textwrap.dedent(block), {'learn': fresh}) # the lines it prints, as printed (their import too), on a fresh learner
     for k, v in learn.model.state_dict().items(): torch.testing.assert_close(fresh.model.state_dict()[k], v, rtol=1e-5, atol=1e-6)
     train = json.loads((tmp_path/'r.json').read_text())['train']
     assert (train['lr_max'], train['epochs']) == (lr, 2)
