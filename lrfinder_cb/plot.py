@@ -68,6 +68,7 @@ def _fit_ylim(ax, ys:list, headroom:float=0.05) -> tuple:
     return low-pad,top
 
 _why_none = dict(rose='no clear valley: the loss rose from the start', small_fall='no clear valley: the fall is within the noise',
+                 short_curve='no clear valley: too few points (raise num_it)',
                  no_finite_loss='no finite loss: nothing to suggest') # what the plot says instead of a marker
 
 def _no_valley_text(suggestions) -> str:

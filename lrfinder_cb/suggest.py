@@ -15,8 +15,8 @@ from .rules import (loss_at, synthetic_curve, minimum, steep, valley, slide, edg
 from .core import warn as warn_user
 
 # %% auto #0
-__all__ = ['region_names', 'falls_from_start', 'find_regions', 'safe_range', 'SuggestedLRs', 'smoothing_width', 'relative_fall',
-           'never_fell', 'rises_early', 'run_noise', 'flat_cause', 'verdict_of', 'suggest']
+__all__ = ['region_names', 'few_points', 'falls_from_start', 'find_regions', 'safe_range', 'SuggestedLRs', 'smoothing_width',
+           'relative_fall', 'never_fell', 'rises_early', 'run_noise', 'flat_cause', 'verdict_of', 'suggest']
 
 # %% ../nbs/01_suggest.ipynb #01suggest-026c
 region_names = ('flat', 'falling', 'rising')
@@ -53,7 +53,7 @@ def safe_range(lrs:np.ndarray|list, smooth:np.ndarray|list, suggestion:float|Non
 _declared = dict( # the fields of every result beside the rules' values, and their defaults (mutable ones built afresh for each result)
     lr=None,           # the learning rate to train at: the first rule's suggestion, `None` when the curve shows no clear valley
     verdict=None,      # 'clear', 'weak' or 'none' (no number then: `lr` is None, every suggestion NaN): see `verdict_of`
-    reason=None,       # why it is not clear, as data: `{'kind': ..., 'message': ...}` (`weak_fall`, `no_finite_loss`, `rose`, `small_fall`)
+    reason=None,       # why it is not clear, as data: `{'kind': ..., 'message': ...}` (`weak_fall`, `no_finite_loss`, `short_curve`, `rose`, `small_fall`)
     no_clear_valley=False, fall=None,  # `verdict == 'none'`, and how far the loss fell in units of its noise
     regions=None, range=None,          # `find_regions` and `safe_range` of the curve (`None` without a clear valley)
     curves=dict, read=dict,            # the curves drawn and read, by name; which curve each rule read
@@ -239,6 +239,8 @@ def verdict_of(fell:bool, fall:float, min_fall:float=4., clear_fall:float=8.) ->
     if not fell or not fall >= min_fall: return 'none'
     return 'clear' if fall >= clear_fall else 'weak'
 
+few_points = 10 # below this many usable points a curve is too short to read: its suggestions are rough, and no valley is a short sweep
+
 def _times(x:float) -> str: return f"{math.floor(x*10)/10:.1f}" # rounded down: "3.9 times ... (less than 4)" stays true as printed
 
 def _reason(verdict:str, record:LRFinderRecord, raw_lrs, raw_losses, lag_free, fall:float, min_fall:float, clear_fall:float) -> dict|None:
@@ -249,6 +251,9 @@ def _reason(verdict:str, record:LRFinderRecord, raw_lrs, raw_losses, lag_free, f
                     f"(clear from {clear_fall:g}): treat the suggestion as rough, or see how far runs differ with n_runs=3")
     if verdict == 'clear': return None
     if len(raw_lrs) == 0: return dict(kind='no_finite_loss', message="no finite loss was recorded: there is no curve to read")
+    if len(raw_lrs) < few_points and record.stop_reason == 'num_it': # the sweep's length is the cause, not the data
+        return dict(kind='short_curve', message=f"no clear valley: {len(raw_lrs)} points are too few to tell a valley from the noise: "
+                    f"raise num_it ({record.num_it}; fastai's default is 100)")
     if len(raw_lrs) >= 2 and rises_early(raw_lrs, raw_losses, min_fall, smooth=lag_free):
         return dict(kind='rose', message="no clear valley: the loss never fell, it rose from the start of the curve "
                     f"({raw_lrs[0]:.2e}) on: start_lr may be too high (try one 100 times lower), or the model cannot learn from this "
@@ -279,7 +284,8 @@ def suggest(record:LRFinderRecord, suggest_funcs:tuple|list|None=default_suggest
     fall = relative_fall(raw_lrs, raw_losses, run_noise(record, skip_start, skip_end), smooth=lag_free, spread=_spread(band))
     verdict = verdict_of(curve_ok and not never_fell(raw_lrs, raw_losses, smooth=lag_free), fall, min_fall, clear_fall)
     reason = _reason(verdict, record, raw_lrs, raw_losses, lag_free, fall, min_fall, clear_fall) if funcs else None
-    if funcs and 0 < len(lrs) < 10: notes.append(f"the curve has only {len(lrs)} usable points: treat the suggestions as rough")
+    if funcs and 0 < len(lrs) < few_points and verdict != 'none':
+        notes.append(f"the curve has only {len(lrs)} usable points: treat the suggestions as rough")
     if reason is not None: notes.append(reason['message'])
     curves = dict(lag_free=(raw_lrs, lag_free), ema=_finite_prefix(as_array(record.lrs), as_array(record.smoothed_losses)))
     if band is not None: curves['lag_free_band'] = band
