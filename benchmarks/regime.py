@@ -533,13 +533,12 @@ def summarize(cache, out, quick=False):
     runs = []
     for p in sorted(Path(cache).glob('*__*.json')):
         e = json.loads(p.read_text())
-        lrs = [fallback_lr(e['config']) if lr is None else lr for lr in method_lrs(e, quick).values()] if 'range' in e else []
-        if not e.get('complete') or any(key(lr) not in e['grid'] and key(lr) not in e['trained'] for lr in lrs):
+        lrs = method_lrs(e, quick) if 'range' in e else {}
+        used = {m: fallback_lr(e['config']) if lr is None else lr for m, lr in lrs.items()}
+        if not e.get('complete') or any(key(u) not in e['grid'] and key(u) not in e['trained'] for u in used.values()):
             continue # a run not yet trained at a method added since it completed: the next run of the command trains it
-        methods = {}
-        for m, lr in method_lrs(e, quick).items():
-            used = fallback_lr(e['config']) if lr is None else lr
-            methods[m] = dict(lr=lr, trained_lr=used, fell_back=lr is None, loss=loss_of(e, used), cost_steps=method_cost(e, m, quick))
+        methods = {m: dict(lr=lr, trained_lr=used[m], fell_back=lr is None, loss=loss_of(e, used[m]), cost_steps=method_cost(e, m, quick))
+                   for m, lr in lrs.items()}
         for peer in PEERS: methods[peer] = dict(lr=None, trained_lr=None, fell_back=False, loss=e['peers'][peer], cost_steps=0)
         for m in methods.values(): m['cost_share'] = m['cost_steps']/e['train_steps']
         rng = e['range']

@@ -13,7 +13,7 @@ from .core import zero_lag_smooth, smooth_losses, as_array, noise_level, third
 # %% auto #0
 __all__ = ['our_rules', 'known_rules', 'default_suggest_funcs', 'loss_at', 'synthetic_curve', 'minimum', 'steep', 'valley',
            'slide', 'edge', 'despike', 'between', 'SuggestionMethod', 'rule_name', 'prepare_curve', 'despiked_ema',
-           'rule_value', 'Rules', 'check_suggest_funcs', 'lag_free_band']
+           'rule_value', 'Rules', 'check_suggest_funcs', 'lag_free_band', 'band_sd']
 
 # %% ../nbs/01a_rules.ipynb #01arules-006
 def loss_at(lr:float, lrs, losses) -> float:
@@ -235,3 +235,9 @@ def lag_free_band(runs:list, lrs:np.ndarray, curve:np.ndarray, skip_start:int|No
     low[reached] = curve[reached] + np.nanpercentile(deviation, q[0], axis=0)
     high[reached] = curve[reached] + np.nanpercentile(deviation, q[1], axis=0)
     return np.asarray(lrs), low, high
+
+def band_sd(band:tuple|None) -> float:
+    "The runs' spread that `lag_free_band` shows, as a standard deviation (10-90% of a normal is 2.563 of them); 0 without a band"
+    if band is None: return 0.
+    width = (band[2] - band[1])[np.isfinite(band[2] - band[1])]
+    return float(np.median(width))/2.563 if len(width) else 0.

@@ -8,10 +8,9 @@ import math
 import numpy as np
 from fastcore.basics import patch
 from .core import LRFinderRecord, zero_lag_smooth, as_array, noise_level, third
-from .rules import (loss_at, synthetic_curve, minimum, steep, valley, slide, edge, between, SuggestionMethod, known_rules, lag_free_band,
-                               prepare_curve, rule_name, default_suggest_funcs, despiked_ema, rule_value, check_suggest_funcs,
-                               _fall, _fall_done, _edge_of,
-                               _smoothed, _finite_prefix, _unique_names)
+from .rules import (loss_at, synthetic_curve, minimum, steep, valley, slide, edge, between, SuggestionMethod, known_rules,
+                               lag_free_band, band_sd, prepare_curve, rule_name, default_suggest_funcs, despiked_ema, rule_value,
+                               check_suggest_funcs, _fall, _fall_done, _edge_of, _smoothed, _finite_prefix, _unique_names)
 from .core import warn as warn_user
 
 # %% auto #0
@@ -53,7 +52,7 @@ def safe_range(lrs:np.ndarray|list, smooth:np.ndarray|list, suggestion:float|Non
 _declared = dict( # the fields of every result beside the rules' values, and their defaults (mutable ones built afresh for each result)
     lr=None,           # the learning rate to train at: the first rule's suggestion, `None` when the curve shows no clear valley
     verdict=None,      # 'clear', 'weak' or 'none' (no number then: `lr` is None, every suggestion NaN): see `verdict_of`
-    reason=None,       # why it is not clear, as data: `{'kind': ..., 'message': ...}` (`weak_fall`, `no_finite_loss`, `short_curve`, `rose`, `small_fall`)
+    reason=None,       # why it is not clear, as data: `{'kind': ..., 'message': ...}` (see `_reason`)
     no_clear_valley=False, fall=None,  # `verdict == 'none'`, and how far the loss fell in units of its noise
     regions=None, range=None,          # `find_regions` and `safe_range` of the curve (`None` without a clear valley)
     curves=dict, read=dict,            # the curves drawn and read, by name; which curve each rule read
@@ -262,12 +261,6 @@ def _reason(verdict:str, record:LRFinderRecord, raw_lrs, raw_losses, lag_free, f
                 f"curve (less than {min_fall:g}); " + flat_cause(record, raw_losses)
                 + (f"; or end_lr ({record.end_lr}) may be too small" if record.stop_reason == 'num_it' else ""))
 
-def _spread(band) -> float:
-    "The runs' spread around their median curve as a standard deviation (10-90% of a normal is 2.563 of them), 0 without runs"
-    if band is None: return 0.
-    width = (band[2] - band[1])[np.isfinite(band[2] - band[1])]
-    return float(np.median(width))/2.563 if len(width) else 0.
-
 # %% ../nbs/01_suggest.ipynb #01suggest-039-2
 def suggest(record:LRFinderRecord, suggest_funcs:tuple|list|None=default_suggest_funcs, skip_start:int|None=None, skip_end:int=5,
             warn:bool=True, min_fall:float=4., clear_fall:float=8.) -> SuggestedLRs:
@@ -281,7 +274,7 @@ def suggest(record:LRFinderRecord, suggest_funcs:tuple|list|None=default_suggest
     lag_free = zero_lag_smooth(raw_lrs, raw_losses) if curve_ok else raw_losses # computed once: the rules and the plot read it
     ema_read = despiked_ema(record, skip_start, skip_end) if curve_ok else (lrs, losses)
     band = lag_free_band(record.runs, raw_lrs, lag_free, skip_start, skip_end) if record.runs and curve_ok else None
-    fall = relative_fall(raw_lrs, raw_losses, run_noise(record, skip_start, skip_end), smooth=lag_free, spread=_spread(band))
+    fall = relative_fall(raw_lrs, raw_losses, run_noise(record, skip_start, skip_end), smooth=lag_free, spread=band_sd(band))
     verdict = verdict_of(curve_ok and not never_fell(raw_lrs, raw_losses, smooth=lag_free), fall, min_fall, clear_fall)
     reason = _reason(verdict, record, raw_lrs, raw_losses, lag_free, fall, min_fall, clear_fall) if funcs else None
     if funcs and 0 < len(lrs) < few_points and verdict != 'none':

@@ -247,4 +247,8 @@ def test_the_long_regime_benchmark_and_the_readme_figures():
     beats = lambda m: (statistics.median(fig('default (between)').values()) - statistics.median(fig(m).values()) > statistics.median(floor.values())
                        and max(fig(m).values()) <= max(fig('default (between)').values()))
     assert not any(beats(m) for m in ('minimum (ours)', 'valley (ours)', 'fastai minimum', 'fastai valley', 'median curve, n_runs=3', rg.RECIPE_AWARE))
+    # "Prodigy at its defaults trained as well as the best of ours at the median and better at the worst"
+    ours = [m for m in held[0]['methods'] if m not in rg.PEERS and not m.startswith('fastai default')]
+    assert round(statistics.median(fig('prodigy').values()), 2) == min(round(statistics.median(fig(m).values()), 2) for m in ours)
+    assert max(fig('prodigy').values()) < min(max(fig(m).values()) for m in ours)
     assert default_suggest_funcs == (between,)
