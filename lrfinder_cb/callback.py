@@ -63,6 +63,8 @@ def publish(learn, record:LRFinderRecord, suggestions):
 class LRFinder(ShortFit):
     "Grow the learning rate for `num_it` optimizer steps, record the loss, then restore the model and everything else the run touched"
     run_label = '' # what the progress bar says first ("run 2 of 3", with `lr_find(n_runs=3)`)
+    moved = dict(trial="lr_find no longer runs trials: call learn.trial_lrs(res) on the result it returns", # keywords removed in 0.1
+                 div_factor="div_factor is now div (LRFinder(div=...), lr_find(div=...)): the same divergence threshold")
     def __init__(self,
         start_lr:float=1e-7,   # Learning rate of the first step (or one per parameter group)
         end_lr:float=10,       # Learning rate `num_it` steps later (or one per parameter group)
@@ -78,7 +80,9 @@ class LRFinder(ShortFit):
         steps_per_lr:int=1,    # Optimizer steps at each learning rate: one point is their mean loss
         valid_every:int|None=None, # Every this many optimizer steps, the loss on fixed validation batches (None: never)
         valid_batches:int=1,   # Validation batches the probe evaluates (the first ones of `dls.valid`, the same each time)
+        **kwargs,              # Only removed keywords (`moved`): a `TypeError` names what replaces each
     ):
+        for k in kwargs: raise TypeError(self.moved.get(k, f"LRFinder got an unexpected keyword argument {k!r}"))
         self.base_lrs,self.ratios = check_sweep(start_lr, end_lr, num_it)
         _check_settings(schedule, div, beta, snapshot, suggest_funcs, steps_per_lr, num_it, valid_every, valid_batches)
         self.start_lr,self.end_lr,self.num_it,self.stop_div,self.suggest_funcs = start_lr,end_lr,num_it,stop_div,suggest_funcs

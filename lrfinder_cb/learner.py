@@ -126,9 +126,6 @@ def _check_runs(learn, n_runs, vary, n_lrs:int):
         check_reinit(learn)
     check_groups(n_lrs, learn)
 
-_moved = dict(trial="lr_find no longer runs trials: call learn.trial_lrs(res) on the result it returns",
-              div_factor="lr_find(div_factor=...) is now lr_find(div=...): the same divergence threshold")
-
 @patch
 @delegates(LRFinder.__init__, but=['start_lr', 'end_lr', 'num_it', 'stop_div', 'suggest_funcs'])
 def lr_find(self:Learner,
@@ -144,7 +141,6 @@ def lr_find(self:Learner,
     wd:float|None=None,       # Weight decay of the range test, as `fit`'s (default: the learner's)
     **kwargs) -> SuggestedLRs|None:
     "Run a learning-rate range test (`n_runs` times, combined) and return `SuggestedLRs` (`None` without `suggest_funcs`, as fastai)"
-    for k in set(kwargs) & set(_moved): raise TypeError(_moved[k])
     cb = LRFinder(start_lr, end_lr, num_it, stop_div, suggest_funcs=suggest_funcs, **kwargs)
     _check_runs(self, n_runs, vary, len(cb.base_lrs))
     epochs_for(self, num_it) # an empty training set fails here, before anything runs

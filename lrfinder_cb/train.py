@@ -40,10 +40,10 @@ def _is_find(value) -> bool: return isinstance(value, str) and value == 'find' #
 def _check_find_kwargs(where:str, kwargs) -> dict:
     "`kwargs` as a dict of `lr_find`'s keyword arguments, or an error naming `where` and the argument `lr_find` lacks"
     if kwargs is None: return {}
-    if not isinstance(kwargs, dict): raise ValueError(f"{where}: lr_find_kwargs must be a dict of lr_find's keyword arguments, got "
-                                                      f"{kwargs!r}")
+    if not isinstance(kwargs, dict): raise ValueError(f"{where}: lr_find_kwargs must be a dict of lr_find's keyword arguments ({kwargs!r})")
     known = [k for k in inspect.signature(Learner.lr_find).parameters if k not in ('self', 'kwargs', 'cbs', 'wd')]
     unknown = [k for k in kwargs if k not in known]
+    if unknown and unknown[0] in LRFinder.moved: raise TypeError(f"{where}: {LRFinder.moved[unknown[0]]}")
     if unknown: raise ValueError(f"{where}: lr_find has no argument {', '.join(map(repr, unknown))}; it takes {', '.join(known)}")
     return dict(kwargs)
 

@@ -117,6 +117,26 @@ def test_bad_input_is_a_clear_error_and_changes_nothing(tmp_path):
     assert_same_weights(before, weights(learn))
 
 
+def test_removed_keywords_name_their_replacement_before_anything_changes(tmp_path):
+    """Issue 27 removed `lr_find(trial=)` and renamed `div_factor` to `div`: each old keyword, wherever it can be passed, is an error
+    naming the new, raised before the learner changes (`fine_tune` checks before it freezes: freezing would create the optimizer)"""
+    from lrfinder_cb.all import LRFinder, FindLR
+    learn = demo_learner(0, path=tmp_path)
+    before,opt,trainable = weights(learn),learn.opt,[p.requires_grad for p in learn.model.parameters()]
+    calls = [(lambda: learn.lr_find(trial=True), r'learn\.trial_lrs\(res\)'),
+             (lambda: learn.lr_find(div_factor=3), 'div_factor is now div'),
+             (lambda: LRFinder(div_factor=3), 'div_factor is now div'), (lambda: LRFinder(trial=True), r'learn\.trial_lrs'),
+             (lambda: learn.fit_one_cycle(1, lr_max='find', lr_find_kwargs=dict(trial=True)),
+              r"lr_max='find': lr_find no longer runs trials"),
+             (lambda: learn.fine_tune(1, base_lr='find', lr_find_kwargs=dict(div_factor=3)), r"base_lr='find': div_factor is now div"),
+             (lambda: FindLR(lr_find_kwargs=dict(div_factor=3)), 'FindLR: div_factor is now div')]
+    for call,message in calls:
+        with pytest.raises(TypeError, match=message): call()
+    with pytest.raises(TypeError, match="LRFinder got an unexpected keyword argument 'num_its'"): learn.lr_find(num_its=5)
+    assert_same_weights(before, weights(learn))
+    assert learn.opt is opt and [p.requires_grad for p in learn.model.parameters()] == trainable
+
+
 def test_numbers_slices_and_per_group_arrays_go_to_fastai_untouched(tmp_path):
     "Only the string 'find' is ours: a per-group array (compared with 'find' it would be ambiguous) trains as with fastai alone"
     import fastai.callback.schedule
