@@ -63,7 +63,7 @@ def publish(learn, record:LRFinderRecord, suggestions):
 class LRFinder(ShortFit):
     "Grow the learning rate for `num_it` optimizer steps, record the loss, then restore the model and everything else the run touched"
     run_label = '' # what the progress bar says first ("run 2 of 3", with `lr_find(n_runs=3)`)
-    moved = dict(trial="lr_find no longer runs trials: call learn.trial_lrs(res) on the result it returns", # keywords removed in 0.1
+    moved = dict(trial="lr_find no longer runs trials: call learn.trial_lrs(res) on the result it returns", # removed keywords, and the fix
                  div_factor="div_factor is now div (LRFinder(div=...), lr_find(div=...)): the same divergence threshold")
     def __init__(self,
         start_lr:float=1e-7,   # Learning rate of the first step (or one per parameter group)
