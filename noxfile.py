@@ -50,7 +50,7 @@ def show_stack(session):
 
 
 def stack(body):
-    "A nox session that installs with pip's cache off and removes its virtual environment when it ends, passed or failed"
+    "A nox session that removes its virtual environment when it ends, passed or failed (`install` keeps pip's cache off)"
     @functools.wraps(body)
     def session(session):
         try: body(session)

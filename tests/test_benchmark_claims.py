@@ -207,17 +207,16 @@ def test_the_long_regime_benchmark_and_the_readme_figures():
     design, held = ([r for r in runs if r['group'] == g] for g in ('design', 'held_out'))
     # the frozen choices: the recipe shift is the design median of log10(best grid LR / between), per configuration then across
     ok = [r for r in design if not r['methods']['default (between)']['fell_back']]
-    def shift(fine_tune):
+    def ratios(fine_tune) -> list:
+        "Per configuration, the median of log10(best grid LR / between)"
         per = {}
         for r in ok:
             if (r['recipe'] == 'ft') == fine_tune:
                 per.setdefault(r['configuration'], []).append(math.log10(rg.best_lr(r)/r['methods']['default (between)']['lr']))
-        return round(4*statistics.median(statistics.median(v) for v in per.values()))/4
+        return sorted(statistics.median(v) for v in per.values())
+    shift = lambda fine_tune: round(4*statistics.median(ratios(fine_tune)))/4
     assert (shift(False), shift(True)) == (rg.RECIPE_SHIFT['oc'], rg.RECIPE_SHIFT['ft']) == (-0.5, 1.75)
-    ft = {}
-    for r in ok:
-        if r['recipe'] == 'ft': ft.setdefault(r['configuration'], []).append(math.log10(rg.best_lr(r)/r['methods']['default (between)']['lr']))
-    ft = sorted(statistics.median(v) for v in ft.values()) # README: "10^1.3 to 10^1.9 times above", over the 3 design fine-tunes
+    ft = ratios(True) # README: "10^1.3 to 10^1.9 times above", over the 3 design fine-tunes
     assert len(ft) == 3 and (round(ft[0], 1), round(ft[-1], 1)) == (1.3, 1.9)
     assert "the best `base_lr` lay 10^1.3 to 10^1.9 times above" in (Path(__file__).parents[1]/'README.md').read_text()
     assert rg.RECIPE_SHIFT['oc'] == rg.RECIPE_SHIFT['flat_cos'] == rg.RECIPE_SHIFT['const']
@@ -229,6 +228,19 @@ def test_the_long_regime_benchmark_and_the_readme_figures():
     text = lambda m: f"{statistics.median(fig(m).values()):.2f} / {max(fig(m).values()):.2f}"
     floor = rg.noise_floor(held)[0]
     readme = (Path(__file__).parents[1]/'README.md').read_text()
+    # "held out: 8 configurations, 3 seeds each, ..., 21 range tests at the median"
+    assert (len({r['configuration'] for r in held}), len(held)) == (8, 24) and "held out: 8 configurations, 3 seeds each" in readme
+    assert round(statistics.median(r['training_steps']/r['range_test_steps'] for r in held)) == 21
+    assert "21 range tests at the median" in readme
+    # the table's last column: the median share of the training's steps spent before it, as the README rounds it
+    share = lambda m: f"{statistics.median(r['methods'][m]['cost_share'] for r in held):.0%}"
+    row_of = lambda start: next(l for l in readme.splitlines() if l.strip().startswith(start))
+    for m,start in [('default (between)', "| `between`"), ('fastai minimum', "| fastai's `minimum`"),
+                    ('median curve, n_runs=3', "| `lr_find(n_runs=3)`"), (rg.CHOSEN_TRIAL, "| `trial_lrs`"),
+                    (rg.RECIPE_AWARE, "| recipe-aware"), ('prodigy', "| Prodigy"),
+                    ('fastai default (no range test)', "| fastai's default rate")]:
+        assert row_of(start).split('|')[-2].strip() == ('0' if share(m) == '0%' else share(m)), m
+    assert share(rg.CHOSEN_TRIAL) == '65%' and "at 65% of the training's steps" in readme
     assert f"{statistics.median(floor.values()):.2f} / {max(floor.values()):.2f}" == "0.08 / 0.17" and "**0.08 / 0.17**" in readme
     for m, row in [('default (between)', "| `between` (the default) | 0.20 / 0.64 |"), ('median curve, n_runs=3', "| 0.09 / 0.71 |"),
                    (rg.CHOSEN_TRIAL, "(chosen on the design groups) | 0.12 / 0.55 |"), (rg.RECIPE_AWARE, "not shipped) | 0.13 / 0.39 |"),
