@@ -28,14 +28,16 @@ def test_demo_prints_suggestions_and_saves_plot_and_json(tmp_path):
 
 @pytest.mark.skipif(LR_FIND is None, reason="the package is not installed (pip install -e .)")
 def test_user_factory(tmp_path):
+    "A user's factory, loaded from its file; its data order is seeded too (fastai's DataLoader draws it from `random`): an unseeded order"
+    # gave a 40-step curve without a clear valley once in several CI runs (exit 3), where this test checks loading and flags, not verdicts
     (tmp_path/'train.py').write_text(textwrap.dedent('''
-        import torch
+        import random, torch
         from torch import nn
         from fastai.data.core import DataLoaders
         from fastai.data.load import DataLoader
         from fastai.learner import Learner
         def make_learner():
-            torch.manual_seed(0)
+            random.seed(0); torch.manual_seed(0)
             x = torch.randn(128, 2); y = (x[:, 0] > 0).long()
             ds = list(zip(x, y))
             return Learner(DataLoaders(DataLoader(ds, bs=16, shuffle=True), DataLoader(ds, bs=16)),
